@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Syslets for Linux, in Rust. The two commands that matter:
+#
+#   make run    build everything, boot the guest, run the demo
+#   make test   host tests + the in-guest suite on the debug kernel
+#
+# Both install what they need first (scripts/bootstrap.sh) and keep the
+# kernel source and builds in $(SYSLET_CACHE), outside the repository.
+# Kbuild reads the file named Kbuild; this Makefile is only for people.
+
+FLAVOUR ?= debug
+export SYSLET_CACHE ?= $(HOME)/.cache/syslet
+
+.PHONY: help bootstrap kernel module guest run test shell clean distclean
+
+help:
+	@echo "make run        build everything and run the demo in QEMU"
+	@echo "make test       host tests and the in-guest test suite (debug kernel)"
+	@echo "make shell      interactive guest with the module loaded"
+	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|release)"
+	@echo "make module     build syslet.ko against it"
+	@echo "make guest      build the test programs and the initramfs"
+	@echo "make clean      remove out/ and target/ (keeps the kernel cache)"
+	@echo "make distclean  also remove the kernel cache ($(SYSLET_CACHE))"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+kernel: bootstrap
+	@scripts/build-kernel.sh $(FLAVOUR)
+
+module: bootstrap
+	@scripts/build-module.sh $(FLAVOUR)
+
+guest: bootstrap
+	@scripts/build-guest.sh $(FLAVOUR)
+
+run: bootstrap
+	@scripts/run-guest.sh demo $(FLAVOUR) >/dev/null
+
+shell: bootstrap
+	@scripts/run-guest.sh shell $(FLAVOUR)
+
+test:
+	@SYSLET_TEST_FLAVOUR=$(FLAVOUR) scripts/test.sh
+
+clean:
+	rm -rf out target
+
+distclean: clean
+	rm -rf $(SYSLET_CACHE)

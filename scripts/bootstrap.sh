@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Install everything the build needs on a Debian 12 host. Idempotent: each
+# step checks first and skips what is already there. Never touches the host's
+# apt sources (the kernel source comes through a private apt configuration,
+# see fetch-kernel.sh).
+source "$(dirname "$0")/lib.sh"
+
+PACKAGES=(
+	build-essential gcc-multilib flex bison bc libelf-dev libssl-dev cpio xz-utils git
+	busybox-static qemu-system-x86 python3
+	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
+	"libclang-$LLVM_VERSION-dev"
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# -t bookworm: should another suite be configured, do not let it win.
+	apt-get install -y -qq -t bookworm --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v rustup >/dev/null || die "rustup not found (the Rust toolchain is a prerequisite)"
+if ! rustup component list --installed | grep -q '^rust-src'; then
+	log "rustup component add rust-src"
+	rustup component add rust-src
+fi
+if ! rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$'; then
+	log "rustup target add x86_64-unknown-linux-musl"
+	rustup target add x86_64-unknown-linux-musl
+fi
+
+if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	log "cargo install bindgen-cli $BINDGEN_VERSION"
+	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"
+fi
+log "bootstrap: host is ready"

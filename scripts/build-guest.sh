@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the guest's user space: the static test programs (C with gcc -static,
+# Rust for x86_64-unknown-linux-musl), the demo, and an initramfs holding them
+# with busybox, the init script and syslet.ko.
+#
+#   scripts/build-guest.sh FLAVOUR     prints the path of the initramfs
+source "$(dirname "$0")/lib.sh"
+
+flavour="${1:?usage: $0 release|debug}"
+ko=$("$REPO/scripts/build-module.sh" "$flavour")
+out="$REPO/out/guest-$flavour"
+bin="$REPO/out/bin"
+root="$out/root"
+mkdir -p "$bin"
+
+# --- C programs: one test binary per tests/guest/c/*.c -----------------------
+CFLAGS=(-static -O2 -g -Wall -Wextra -Werror -pthread
+	-I"$REPO/include/uapi" -I"$REPO/user/c" -I"$REPO/tests/guest/c")
+for c in "$REPO"/tests/guest/c/*.c; do
+	exe="$bin/c-$(basename "$c" .c)"
+	if [[ ! "$exe" -nt "$c" ]] || find "$REPO/include" "$REPO/user/c" "$REPO/tests/guest/c" \
+		-name '*.h' -newer "$exe" | grep -q .; then
+		gcc "${CFLAGS[@]}" -o "$exe" "$c"
+	fi
+done
+gcc "${CFLAGS[@]}" -o "$bin/syslet-demo" "$REPO/user/demo/demo.c"
+
+# --- Rust programs -----------------------------------------------------------
+cargo build --quiet --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$REPO/Cargo.toml" -p syslet-guest-tests
+cp "$REPO/target/x86_64-unknown-linux-musl/release/syslet-guest-tests" "$bin/rust-tests"
+
+# --- initramfs -----------------------------------------------------------------
+rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,root,lib,tests}
+cp /bin/busybox "$root/bin/busybox"
+cp "$REPO/scripts/guest/init" "$root/init"
+cp "$ko" "$root/lib/syslet.ko"
+cp "$bin/syslet-demo" "$root/bin/"
+for t in "$bin"/c-* "$bin/rust-tests"; do
+	[[ "$(basename "$t")" == c-*.* ]] && continue
+	cp "$t" "$root/tests/"
+done
+img="$out/initramfs.cpio.gz"
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$img"
+echo "$img"

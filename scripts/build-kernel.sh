@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the patched kernel of one flavour (release or debug) out of tree.
+#
+#   scripts/build-kernel.sh FLAVOUR     prints the build directory on stdout
+#
+# The build is keyed by the hash of everything that decides its output: the
+# source package version, the patch series, the config fragments, this script
+# and the toolchain versions. A matching key skips the build. A different key
+# re-patches the cached source tree (git reset to the pristine commit, then
+# the series; only files the series touches change) and runs make, which then
+# rebuilds only what depends on the changed files.
+source "$(dirname "$0")/lib.sh"
+
+flavour="${1:-}"
+case "$flavour" in
+release) make_args=() ; cc_version=$(gcc --version | head -n1) ;;
+debug) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | head -n1) ;;
+*) die "usage: $0 release|debug" ;;
+esac
+
+tree=$("$REPO/scripts/fetch-kernel.sh")
+out="$SYSLET_CACHE/build/$flavour"
+mkdir -p "$out"
+fragments=("$REPO/kernel/config/common.config" "$REPO/kernel/config/$flavour.config")
+mapfile -t patches < <(find "$REPO/kernel/patches" -name '*.patch' | sort)
+
+# One build at a time per source tree: both flavours share it.
+exec 9>"$tree/.git/syslet.lock"
+flock 9
+
+series_hash=$(cat /dev/null "${patches[@]}" | sha256sum | cut -d' ' -f1)
+key=$({
+	cat "$tree/.syslet-pkg-version"
+	echo "$series_hash"
+	cat "${fragments[@]}" "$0"
+	echo "$cc_version"
+	rustc --version
+	bindgen --version
+} | sha256sum | cut -d' ' -f1)
+
+if [[ -f "$out/.syslet-key" && "$(cat "$out/.syslet-key")" == "$key" &&
+	-f "$out/arch/x86/boot/bzImage" ]]; then
+	echo "$out"
+	exit 0
+fi
+
+# --- patch ---------------------------------------------------------------
+stamp="$tree/.git/syslet-series"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$series_hash" ]]; then
+	log "applying ${#patches[@]} patch(es) to $(basename "$tree")"
+	rm -f "$stamp"
+	git -C "$tree" reset -q --hard pristine
+	git -C "$tree" clean -q -fdx -e .syslet-pkg-version
+	for p in "${patches[@]}"; do
+		if ! git -C "$tree" apply --index "$p"; then
+			git -C "$tree" reset -q --hard pristine
+			die "patch $(basename "$p") does not apply; the tree was reset to pristine"
+		fi
+	done
+	echo "$series_hash" >"$stamp"
+fi
+
+# --- configure -------------------------------------------------------------
+kmake() { make -C "$tree" O="$out" "${make_args[@]}" "$@"; }
+log "configuring the $flavour kernel"
+kmake -s rustavailable >&2 || die "Rust is not available to the kernel build (run scripts/bootstrap.sh)"
+kmake -s tinyconfig >/dev/null
+"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
+kmake -s olddefconfig >/dev/null
+
+# Kconfig silently drops options whose dependencies are unmet: check each.
+bad=0
+while read -r line; do
+	if [[ "$line" =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
+		grep -qxF "$line" "$out/.config" || {
+			printf 'error: %s asked for, .config has: %s\n' "$line" \
+				"$(grep -E "(^|# )${BASH_REMATCH[1]}[= ]" "$out/.config" || echo 'nothing')" >&2
+			bad=1
+		}
+	elif [[ "$line" =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then
+		if grep -qE "^${BASH_REMATCH[1]}=" "$out/.config"; then
+			printf 'error: %s asked to be off, but it is on\n' "${BASH_REMATCH[1]}" >&2
+			bad=1
+		fi
+	fi
+done < <(cat "${fragments[@]}")
+((bad == 0)) || die "the $flavour config fragment did not fully apply"
+
+# --- build -------------------------------------------------------------------
+log "building the $flavour kernel (make -j$(($(nproc) + 1)))"
+start=$SECONDS
+kmake -s -j"$(($(nproc) + 1))" bzImage modules >&2
+rm -rf "$out/modroot"
+kmake -s INSTALL_MOD_PATH="$out/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+log "$flavour kernel built in $((SECONDS - start)) s"
+printf '%s\n' "${make_args[@]}" >"$out/.syslet-make-args"
+echo "$key" >"$out/.syslet-key"
+echo "$out"

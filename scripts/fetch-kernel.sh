@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Fetch Debian's linux-source-7.3 package and unpack it into the cache as a
+# git work tree whose first commit is the pristine source.
+#
+# The package lives in a newer suite than the host's. It is fetched through a
+# private apt configuration (own sources list, lists and cache directories)
+# so the host's apt state is never touched; apt still checks the archive's
+# signature with the host's Debian keyring. The mirror is the one the host
+# already uses for Debian.
+#
+# Prints the path of the source tree on stdout.
+source "$(dirname "$0")/lib.sh"
+
+APT_DIR="$SYSLET_CACHE/apt"
+SRC_ROOT="$SYSLET_CACHE/src"
+mkdir -p "$APT_DIR"/{lists/partial,cache/archives/partial,sources.list.d} "$SRC_ROOT"
+
+host_mirror() {
+	if [[ -n "${SYSLET_DEBIAN_MIRROR:-}" ]]; then
+		echo "$SYSLET_DEBIAN_MIRROR"
+		return
+	fi
+	# deb822 sources first, then one-line sources; skip the security archive.
+	{
+		grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+		grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+			sed 's/\[[^]]*\]//' | awk '{print $2}' || true
+	} | grep -v security | grep '/debian/\?$' | head -n1 || true
+}
+
+APT_OPTS=(
+	-o "Dir::Etc::SourceList=$APT_DIR/sources.list"
+	-o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
+	-o "Dir::State::Lists=$APT_DIR/lists"
+	-o "Dir::State::status=$APT_DIR/status"
+	-o "Dir::Cache=$APT_DIR/cache"
+	-o "Dir::Etc::Preferences=/dev/null"
+	-o "Dir::Etc::PreferencesParts=$APT_DIR/sources.list.d"
+	-o "APT::Get::List-Cleanup=0"
+	-o "APT::Sandbox::User=root"
+)
+
+# An already-unpacked tree of the wanted series is reused as is.
+existing=$(ls -d "$SRC_ROOT"/linux-"$KERNEL_SERIES".*/.git 2>/dev/null | sort -V | tail -n1 || true)
+if [[ -n "$existing" && -f "$(dirname "$existing")/.syslet-pkg-version" ]]; then
+	have=$(cat "$(dirname "$existing")/.syslet-pkg-version")
+	if [[ "$have" == "$KERNEL_PKG_VERSION" || -n "${SYSLET_ACCEPT_ANY_73:-}" ]]; then
+		dirname "$existing"
+		exit 0
+	fi
+fi
+
+mirror=$(host_mirror)
+[[ -n "$mirror" ]] || die "cannot find the host's Debian mirror in its apt sources"
+touch "$APT_DIR/status"
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $KERNEL_SUITE main" \
+	>"$APT_DIR/sources.list"
+log "apt-get update ($KERNEL_SUITE, private configuration)"
+apt-get "${APT_OPTS[@]}" update -qq >&2 || die "apt-get update of $KERNEL_SUITE failed"
+
+pkg="linux-source-$KERNEL_SERIES"
+version="$KERNEL_PKG_VERSION"
+if ! apt-cache "${APT_OPTS[@]}" madison "$pkg" | awk '{print $3}' | grep -qxF "$version"; then
+	newest=$(apt-cache "${APT_OPTS[@]}" madison "$pkg" | awk '{print $3}' | sort -V | tail -n1)
+	[[ -n "$newest" ]] || die "$pkg is not in $KERNEL_SUITE"
+	log "pinned $pkg $version is gone from the archive; falling back to $newest"
+	version="$newest"
+fi
+
+upstream=${version%%-*}
+tree="$SRC_ROOT/linux-$upstream"
+if [[ -f "$tree/.syslet-pkg-version" && "$(cat "$tree/.syslet-pkg-version")" == "$version" ]]; then
+	echo "$tree"
+	exit 0
+fi
+
+debdir="$APT_DIR/debs"
+mkdir -p "$debdir"
+deb=$(ls "$debdir"/"${pkg}_${version//:/%3a}"_*.deb 2>/dev/null | head -n1 || true)
+if [[ -z "$deb" ]]; then
+	log "apt-get download $pkg=$version"
+	(cd "$debdir" && apt-get "${APT_OPTS[@]}" download -qq "$pkg=$version" >&2) ||
+		die "download of $pkg=$version failed"
+	deb=$(ls "$debdir"/"${pkg}"_*.deb | head -n1)
+fi
+
+log "unpacking $deb"
+rm -rf "$tree" "$tree.tmp"
+mkdir -p "$tree.tmp"
+dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tree.tmp" --wildcards '*.tar.xz'
+tarball=$(find "$tree.tmp" -name 'linux-source-*.tar.xz' | head -n1)
+[[ -n "$tarball" ]] || die "no source tarball inside $deb"
+tar -xJf "$tarball" -C "$tree.tmp"
+mv "$tree.tmp"/linux-source-"$KERNEL_SERIES" "$tree"
+rm -rf "$tree.tmp"
+
+# A git repository makes re-patching cheap: resetting to the pristine commit
+# rewrites only the files a previous series touched, so make rebuilds only
+# what depends on them.
+log "recording the pristine tree"
+git -C "$tree" init -q
+git -C "$tree" -c core.autocrlf=false add -A -f
+git -C "$tree" -c user.name=syslet -c user.email=syslet@localhost \
+	commit -q -m "linux-source-$KERNEL_SERIES $version (pristine)"
+git -C "$tree" tag pristine
+echo "$version" >"$tree/.syslet-pkg-version"
+echo "$tree"

@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the guest under QEMU in one mode (test, demo or shell).
+#
+#   scripts/run-guest.sh MODE FLAVOUR
+#
+# ttyS0 is the console (the kernel log, and the program output in demo and
+# shell mode); ttyS1 carries the test results only. Both are kept under
+# out/logs/. A watchdog (SYSLET_TIMEOUT seconds, default 900) ends a hung
+# guest and fails the run with the tail of the console log.
+source "$(dirname "$0")/lib.sh"
+
+mode="${1:?usage: $0 test|demo|shell release|debug}"
+flavour="${2:?usage: $0 test|demo|shell release|debug}"
+kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
+initrd=$("$REPO/scripts/build-guest.sh" "$flavour")
+kernel="$kdir/arch/x86/boot/bzImage"
+logs="$REPO/out/logs"
+mkdir -p "$logs"
+console="$logs/$mode-$flavour.console.log"
+results="$logs/$mode-$flavour.results.tap"
+: >"$console"
+: >"$results"
+
+# KVM is used only where it really boots this kernel: a short probe, whose
+# answer is cached per host kernel, QEMU and CPU. Elsewhere: TCG.
+pick_accel() {
+	if [[ -n "${SYSLET_ACCEL:-}" ]]; then
+		echo "$SYSLET_ACCEL"
+		return
+	fi
+	if [[ ! -w /dev/kvm ]]; then
+		echo tcg
+		return
+	fi
+	local key cache
+	key=$({ uname -r; qemu-system-x86_64 --version | head -n1; grep -m1 'model name' /proc/cpuinfo; } |
+		sha256sum | cut -c1-16)
+	cache="$SYSLET_CACHE/accel-$key"
+	if [[ ! -f "$cache" ]]; then
+		log "probing whether KVM boots a guest here (once per host)"
+		if timeout 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
+			-display none -no-reboot -serial stdio -kernel "$kernel" \
+			-append "console=ttyS0 panic=-1 rdinit=/bin/nothing" 2>/dev/null |
+			grep -q 'Linux version'; then
+			echo kvm >"$cache"
+		else
+			echo tcg >"$cache"
+		fi
+	fi
+	cat "$cache"
+}
+accel=$(pick_accel)
+cpu=max
+[[ "$accel" == kvm ]] && cpu=host
+mem=512
+[[ "$flavour" == debug ]] && mem=1024
+
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp 2 -m "$mem"
+	-nodefaults -display none -no-reboot
+	-kernel "$kernel" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode")
+log "booting the $flavour kernel ($accel, mode $mode); logs in out/logs/"
+
+case "$mode" in
+shell)
+	exec "${qemu[@]}" -chardev stdio,id=con,logfile="$console",signal=off \
+		-serial chardev:con -serial file:"$results"
+	;;
+demo)
+	con=(-chardev stdio,id=con,logfile="$console",signal=off -serial chardev:con)
+	;;
+*)
+	con=(-serial file:"$console")
+	;;
+esac
+
+rc=0
+timeout -k 10 "${SYSLET_TIMEOUT:-900}" "${qemu[@]}" "${con[@]}" -serial file:"$results" \
+	</dev/null || rc=$?
+if ((rc == 124 || rc == 137)); then
+	echo "error: the guest did not finish within ${SYSLET_TIMEOUT:-900} s; console tail:" >&2
+	tail -n 40 "$console" >&2
+	exit 1
+fi
+if ! grep -q '^syslet-guest: done' "$results"; then
+	echo "error: the guest stopped before it finished (qemu status $rc); console tail:" >&2
+	tail -n 40 "$console" >&2
+	exit 1
+fi
+echo "$results"

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The whole test suite: host tests (cargo test), then the in-guest suite on
+# the debug kernel. Prints every case as a TAP line and ends with the line
+# "N passed, N failed". Exits non-zero if anything failed.
+source "$(dirname "$0")/lib.sh"
+
+flavour="${SYSLET_TEST_FLAVOUR:-debug}"
+"$REPO/scripts/bootstrap.sh"
+
+passed=0
+failed=0
+
+# --- host: the user-space crates, including the C/Rust ABI agreement test ---
+log "host tests (cargo test)"
+host_log="$REPO/out/logs/host-cargo-test.log"
+mkdir -p "$(dirname "$host_log")"
+cargo_rc=0
+cargo test --manifest-path "$REPO/Cargo.toml" --workspace --exclude syslet-guest-tests \
+	2>&1 | tee "$host_log" || cargo_rc=$?
+while read -r name verdict; do
+	if [[ "$verdict" == ok ]]; then
+		echo "ok - host: $name"
+		passed=$((passed + 1))
+	else
+		echo "not ok - host: $name"
+		failed=$((failed + 1))
+	fi
+done < <(sed -nE 's/^test (.+) \.\.\. (ok|FAILED)$/\1 \2/p' "$host_log")
+if ((cargo_rc != 0)) && ! grep -q '^test .* FAILED$' "$host_log"; then
+	echo "not ok - host: cargo test exited with status $cargo_rc"
+	failed=$((failed + 1))
+fi
+
+# --- guest ---------------------------------------------------------------------
+results=""
+if results=$("$REPO/scripts/run-guest.sh" test "$flavour"); then
+	grep -E '^(ok|not ok)|^#' "$results"
+	passed=$((passed + $(grep -c '^ok' "$results" || true)))
+	failed=$((failed + $(grep -c '^not ok' "$results" || true)))
+else
+	echo "not ok - guest: the $flavour guest did not complete (see out/logs/)"
+	failed=$((failed + 1))
+	[[ -n "$results" && -f "$results" ]] && grep -E '^(ok|not ok)' "$results" || true
+fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A small TAP harness for the in-guest C tests, after kselftest_harness.h:
+ * each TEST() runs in a forked child, so a crash or a hang fails that case
+ * only; CHECK() ends the case at the first failed condition and says where.
+ *
+ *   TEST(name) { int fd = open(...); CHECK(fd >= 0); CHECK_ERR(ioctl(...), EFAULT); }
+ *
+ * Output: "ok N name" or "not ok N name", with "# ..." lines for details.
+ * The program exits 0 only when every case passed.
+ */
+#ifndef SYSLET_TAP_H
+#define SYSLET_TAP_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TAP_MAX_TESTS 256
+#define TAP_TIMEOUT_S 120
+
+struct tap_test {
+	const char *name;
+	void (*fn)(void);
+	int line;
+};
+
+static struct tap_test tap_tests[TAP_MAX_TESTS];
+static int tap_count;
+
+static inline void tap_register(const char *name, void (*fn)(void), int line)
+{
+	if (tap_count < TAP_MAX_TESTS)
+		tap_tests[tap_count++] = (struct tap_test){ name, fn, line };
+}
+
+#define TEST(name)							\
+	static void test_##name(void);					\
+	__attribute__((constructor)) static void tap_reg_##name(void)	\
+	{								\
+		tap_register(#name, test_##name, __LINE__);		\
+	}								\
+	static void test_##name(void)
+
+#define FAIL(...)							\
+	do {								\
+		printf("# %s:%d: ", __FILE__, __LINE__);		\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		fflush(stdout);						\
+		_exit(1);						\
+	} while (0)
+
+#define CHECK(cond)							\
+	do {								\
+		if (!(cond))						\
+			FAIL("check failed: %s (errno %d: %s)", #cond,	\
+			     errno, strerror(errno));			\
+	} while (0)
+
+/* Expect a call that returns -1 and sets errno to @err. */
+#define CHECK_ERR(expr, err)						\
+	do {								\
+		errno = 0;						\
+		long __r = (long)(expr);				\
+		if (__r != -1 || errno != (err))			\
+			FAIL("%s returned %ld, errno %d (%s); wanted -1, %s", \
+			     #expr, __r, errno, strerror(errno), #err);	\
+	} while (0)
+
+#define CHECK_EQ(a, b)							\
+	do {								\
+		long long __a = (long long)(a), __b = (long long)(b);	\
+		if (__a != __b)						\
+			FAIL("%s == %lld, wanted %s == %lld", #a, __a, #b, __b); \
+	} while (0)
+
+static int tap_cmp(const void *a, const void *b)
+{
+	return ((const struct tap_test *)a)->line - ((const struct tap_test *)b)->line;
+}
+
+int main(void)
+{
+	int failed = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	qsort(tap_tests, tap_count, sizeof(tap_tests[0]), tap_cmp);
+	printf("1..%d\n", tap_count);
+	for (int i = 0; i < tap_count; i++) {
+		int status;
+		pid_t pid;
+
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			alarm(TAP_TIMEOUT_S);
+			tap_tests[i].fn();
+			fflush(stdout);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+			printf("not ok %d %s # fork/wait failed\n", i + 1, tap_tests[i].name);
+			failed++;
+			continue;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			printf("ok %d %s\n", i + 1, tap_tests[i].name);
+		} else {
+			if (WIFSIGNALED(status))
+				printf("# killed by signal %d%s\n", WTERMSIG(status),
+				       WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+			printf("not ok %d %s\n", i + 1, tap_tests[i].name);
+			failed++;
+		}
+	}
+	return failed ? 1 : 0;
+}
+
+#endif /* SYSLET_TAP_H */
