@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
 	build-essential gcc-multilib flex bison bc libelf-dev libssl-dev cpio xz-utils git
-	busybox-static qemu-system-x86 python3
+	busybox-static qemu-system-x86 python3 kmod
 	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
 	"libclang-$LLVM_VERSION-dev"
 )

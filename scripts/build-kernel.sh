@@ -50,14 +50,27 @@ stamp="$tree/.git/syslet-series"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$series_hash" ]]; then
 	log "applying ${#patches[@]} patch(es) to $(basename "$tree")"
 	rm -f "$stamp"
+	# Keep the files the previous series touched, with their times: those
+	# the new series leaves byte-identical get their old time back, so make
+	# does not rebuild everything that includes, say, sched.h.
+	saved=$(mktemp -d)
+	git -C "$tree" diff --cached --name-only pristine >"$saved/.list"
+	(cd "$tree" && while read -r f; do
+		[[ -f "$f" ]] && mkdir -p "$saved/$(dirname "$f")" && cp -p "$f" "$saved/$f"
+	done <"$saved/.list")
 	git -C "$tree" reset -q --hard pristine
 	git -C "$tree" clean -q -fdx -e .syslet-pkg-version
 	for p in "${patches[@]}"; do
 		if ! git -C "$tree" apply --index "$p"; then
 			git -C "$tree" reset -q --hard pristine
+			rm -rf "$saved"
 			die "patch $(basename "$p") does not apply; the tree was reset to pristine"
 		fi
 	done
+	(cd "$tree" && while read -r f; do
+		[[ -f "$saved/$f" && -f "$f" ]] && cmp -s "$saved/$f" "$f" && touch -r "$saved/$f" "$f"
+	done <"$saved/.list") || true
+	rm -rf "$saved"
 	echo "$series_hash" >"$stamp"
 fi
 

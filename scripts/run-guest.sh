@@ -88,4 +88,8 @@ if ! grep -q '^syslet-guest: done' "$results"; then
 	tail -n 40 "$console" >&2
 	exit 1
 fi
+if [[ "$mode" == demo ]] && grep -q '^not ok' "$results"; then
+	grep '^not ok' "$results" >&2
+	exit 1
+fi
 echo "$results"

@@ -18,7 +18,7 @@ mkdir -p "$(dirname "$host_log")"
 cargo_rc=0
 cargo test --manifest-path "$REPO/Cargo.toml" --workspace --exclude syslet-guest-tests \
 	2>&1 | tee "$host_log" || cargo_rc=$?
-while read -r name verdict; do
+while IFS='|' read -r verdict name; do
 	if [[ "$verdict" == ok ]]; then
 		echo "ok - host: $name"
 		passed=$((passed + 1))
@@ -26,7 +26,7 @@ while read -r name verdict; do
 		echo "not ok - host: $name"
 		failed=$((failed + 1))
 	fi
-done < <(sed -nE 's/^test (.+) \.\.\. (ok|FAILED)$/\1 \2/p' "$host_log")
+done < <(sed -nE 's/^test (.+) \.\.\. (ok|FAILED)$/\2|\1/p' "$host_log")
 if ((cargo_rc != 0)) && ! grep -q '^test .* FAILED$' "$host_log"; then
 	echo "not ok - host: cargo test exited with status $cargo_rc"
 	failed=$((failed + 1))

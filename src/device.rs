@@ -4,13 +4,15 @@
 
 //! `/dev/syslet`: the misc device and its file operations.
 //!
-//! Every open file is a syslet context. The ioctl entry point decodes the
-//! command and hands the user pointer to the handler of that command; unknown
-//! commands fail with `ENOTTY`, as the ioctl convention asks.
+//! Every open file is a syslet context ([`Context`]). The ioctl entry point
+//! decodes the command and hands the user pointer to the handler of that
+//! command; unknown commands fail with `ENOTTY`, as the ioctl convention
+//! asks.
 
 use core::mem::size_of;
 use kernel::{
     fs::File,
+    sync::aref::ARef,
     ioctl::_IOC_SIZE,
     miscdevice::{
         MiscDevice,
@@ -19,41 +21,72 @@ use kernel::{
     prelude::*,
     seq_file::SeqFile,
     seq_print,
-    task::Pid,
     uaccess::{
         UserPtr,
         UserSlice, //
     },
 };
 
-use crate::uapi;
+use crate::{
+    chain,
+    completions::outcomes_len,
+    context::{
+        Context,
+        MAX_ATOM_BUDGET,
+        MAX_BATCH, //
+    },
+    threads::{
+        Takeover,
+        MAX_THREADS, //
+    },
+    uapi, //
+};
 
 /// The state of one open `/dev/syslet` file.
+#[pin_data]
 pub(crate) struct SysletFile {
-    /// The thread-group id of the process that opened the file.
-    owner_tgid: Pid,
+    #[pin]
+    ctx: Context,
 }
 
 #[vtable]
 impl MiscDevice for SysletFile {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        let owner_tgid = kernel::current!().tgid();
-        KBox::new(Self { owner_tgid }, GFP_KERNEL)
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        let owner = kernel::current!().tgid_nr_ns(None);
+        KBox::try_pin_init(try_pin_init!(Self { ctx <- Context::new(owner) }), GFP_KERNEL)
     }
 
-    fn ioctl(_this: &SysletFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(this: Pin<&SysletFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let user = UserSlice::new(UserPtr::from_addr(arg), _IOC_SIZE(cmd));
         match cmd {
             uapi::SYSLET_IOC_QUERY => query(user),
+            uapi::SYSLET_IOC_SETUP => {
+                this.ctx.check_owner()?;
+                setup(&this.ctx, user)
+            }
+            uapi::SYSLET_IOC_SUBMIT => {
+                this.ctx.check_owner()?;
+                submit(&this.ctx, file, user, arg)
+            }
+            uapi::SYSLET_IOC_WAIT => {
+                this.ctx.check_owner()?;
+                wait(&this.ctx, user)
+            }
             _ => Err(ENOTTY),
         }
     }
 
-    fn show_fdinfo(this: &SysletFile, m: &SeqFile, _file: &File) {
+    fn show_fdinfo(this: Pin<&SysletFile>, m: &SeqFile, _file: &File) {
+        let ctx = &this.ctx;
         seq_print!(m, "syslet-abi:\t{}\n", uapi::SYSLET_ABI_VERSION);
-        seq_print!(m, "syslet-owner-tgid:\t{}\n", this.owner_tgid);
+        seq_print!(m, "syslet-owner-tgid:\t{}\n", ctx.owner_tgid());
+        seq_print!(m, "syslet-atom-budget:\t{}\n", ctx.atom_budget());
+        seq_print!(m, "syslet-spares:\t{}\n", ctx.pool.parked());
+        seq_print!(m, "syslet-threads:\t{}\n", ctx.pool.threads());
+        seq_print!(m, "syslet-completions-queued:\t{}\n", ctx.completions.queued());
+        ctx.stats.show(m);
     }
 }
 
@@ -61,10 +94,122 @@ impl MiscDevice for SysletFile {
 fn query(user: UserSlice) -> Result<isize> {
     let answer = uapi::syslet_query {
         abi_version: uapi::SYSLET_ABI_VERSION,
-        // The struct is 64 bytes: the cast cannot truncate.
+        // These structs are tens of bytes: the casts cannot truncate.
         query_size: size_of::<uapi::syslet_query>() as u32,
+        features: u64::from(
+            uapi::SYSLET_FEAT_CHAINS | uapi::SYSLET_FEAT_SECCOMP | uapi::SYSLET_FEAT_CACHEMISS,
+        ),
+        atom_size: size_of::<uapi::syslet_atom>() as u32,
+        max_batch: MAX_BATCH,
+        max_atom_budget: MAX_ATOM_BUDGET,
+        max_threads: MAX_THREADS,
         ..Default::default()
     };
     user.writer().write(&answer)?;
+    Ok(0)
+}
+
+/// `SYSLET_IOC_SETUP`.
+fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut setup: uapi::syslet_setup = reader.read()?;
+    ctx.setup(&mut setup)?;
+    ctx.pool.replenish(&ctx.stats);
+    writer.write(&setup)?;
+    Ok(0)
+}
+
+/// `SYSLET_IOC_SUBMIT`: run each chain of the batch in turn.
+fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut req: uapi::syslet_submit = reader.read()?;
+    if req.flags & !uapi::SYSLET_SUBMIT_SYNC_ONLY != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
+        return Err(EINVAL);
+    }
+    let n = req.nr_chains as usize;
+    let chains_addr = usize::try_from(req.chains).map_err(|_| EFAULT)?;
+    let mut chains = KVec::<u64>::with_capacity(n, GFP_KERNEL)?;
+    let mut chain_reader =
+        UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>()).reader();
+    for _ in 0..n {
+        chains.push(chain_reader.read()?, GFP_KERNEL)?;
+    }
+    let mut outcomes = match req.outcomes {
+        0 => None,
+        addr => {
+            let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+            Some(UserSlice::new(UserPtr::from_addr(addr), outcomes_len(n)).writer())
+        }
+    };
+    ctx.ensure_ready()?;
+    let sync_only = req.flags & uapi::SYSLET_SUBMIT_SYNC_ONLY != 0;
+    // A file reference of our own while chains may go asynchronous: the
+    // ioctl's own reference is not taken when the process had one thread
+    // at entry, and a spare that takes over may close the file while we
+    // still run its chains. Dropped last, after `Takeover::finish`.
+    let _file_ref: Option<ARef<File>> = (!sync_only).then(|| file.into());
+    if !sync_only {
+        ctx.pool.replenish(&ctx.stats);
+    }
+
+    // A takeover reserves a completion for the blocked chain and every one
+    // after it, at once: no chain that goes asynchronous lacks a place.
+    let takeover =
+        Takeover::new(&ctx.pool, &ctx.stats, arg as u64, req.nr_chains, &ctx.completions);
+    let mut status = Ok(0);
+    for (i, &first) in chains.iter().enumerate() {
+        // `i` < MAX_BATCH.
+        takeover.set_done(i as u32);
+        let outcome = if sync_only {
+            chain::run(ctx, first)
+        } else {
+            takeover.armed(|| chain::run(ctx, first))
+        };
+        if takeover.taken() {
+            // The caller's context is gone: the rest is asynchronous, and
+            // nothing more may be written to its submission.
+            takeover.became_carrier();
+            ctx.completions.post(outcome.to_uapi());
+            continue;
+        }
+        if let Some(w) = outcomes.as_mut() {
+            if let Err(e) = w.write(&outcome.to_uapi()) {
+                // The chain ran, but its outcome cannot be reported: stop.
+                req.done = i as u32 + 1;
+                status = Err(e);
+                break;
+            }
+        }
+        req.done = i as u32 + 1;
+    }
+    if takeover.taken() {
+        takeover.finish();
+        return Ok(0);
+    }
+    req.queued = 0;
+    writer.write(&req)?;
+    status
+}
+
+/// `SYSLET_IOC_WAIT`: reap completions of chains that went asynchronous.
+fn wait(ctx: &Context, user: UserSlice) -> Result<isize> {
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut req: uapi::syslet_wait = reader.read()?;
+    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    if req.nr == 0 || req.min_complete > req.nr {
+        return Err(EINVAL);
+    }
+    let addr = usize::try_from(req.outcomes).map_err(|_| EFAULT)?;
+    let nr = req.nr.min(crate::context::MAX_PENDING) as usize;
+    let mut out = UserSlice::new(UserPtr::from_addr(addr), outcomes_len(nr)).writer();
+    let count = ctx.completions.wait(&mut out, nr, req.min_complete as usize, req.timeout_ns)?;
+    // `count` <= `nr`, a u32.
+    req.count = count as u32;
+    writer.write(&req)?;
     Ok(0)
 }

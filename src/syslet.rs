@@ -8,8 +8,13 @@
 //! `include/uapi/linux/syslet.h`. This file holds only the module glue; each
 //! concept has a file of its own:
 //!
-//! - [`device`]: the misc device and its file operations (one context per
-//!   open file),
+//! - [`device`]: the misc device, its file operations and ioctl handlers,
+//! - [`context`]: the state behind one open file,
+//! - [`chain`]: the atom interpreter,
+//! - [`threads`]: cachemiss threads and the takeover (the scheduler hook),
+//! - [`completions`]: completions of chains that went asynchronous,
+//! - [`policy`]: which system calls may run as atoms,
+//! - [`stats`]: per-context counters shown in fdinfo,
 //! - [`uapi`]: the ABI, generated from the uapi header.
 
 use kernel::{
@@ -20,7 +25,13 @@ use kernel::{
     prelude::*, //
 };
 
+mod chain;
+mod completions;
+mod context;
 mod device;
+mod policy;
+mod stats;
+mod threads;
 mod uapi;
 
 module! {
@@ -35,6 +46,9 @@ module! {
 struct SysletModule {
     #[pin]
     _misc: MiscDeviceRegistration<device::SysletFile>,
+    // Dropped after `_misc`: by then no file, so no context and no thread
+    // that could call the hook, is left (each file pins the module).
+    _hooks: threads::HookRegistration,
 }
 
 impl kernel::InPlaceModule for SysletModule {
@@ -42,6 +56,7 @@ impl kernel::InPlaceModule for SysletModule {
         pr_info!("syslet: ABI version {}\n", uapi::SYSLET_ABI_VERSION);
         try_pin_init!(Self {
             _misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"syslet" }),
+            _hooks: threads::HookRegistration::new()?,
         })
     }
 }

@@ -9,6 +9,8 @@
 
 #![allow(
     dead_code,
+    missing_docs,
+    unreachable_pub,
     non_camel_case_types,
     non_upper_case_globals,
     clippy::all,
@@ -17,7 +19,17 @@
 
 include!(concat!(env!("SYSLET_OBJ"), "/uapi_generated.rs"));
 
-// SAFETY: `syslet_query` is `repr(C)` and made only of `u32`/`u64` fields laid
-// out without padding (the generated layout assertions pin every offset), so
-// every bit pattern is valid and every byte is initialised.
-unsafe impl kernel::transmute::AsBytes for syslet_query {}
+// SAFETY (for each impl below): the struct is `repr(C)` and made only of
+// `u32`/`u64`/`i64` fields and arrays of them, laid out without padding (the
+// uapi header pads explicitly and the generated layout assertions pin every
+// offset), so every byte is initialised and every bit pattern is valid.
+macro_rules! plain_data {
+    ($($t:ty),*) => {$(
+        // SAFETY: see above.
+        unsafe impl kernel::transmute::AsBytes for $t {}
+        // SAFETY: see above.
+        unsafe impl kernel::transmute::FromBytes for $t {}
+    )*};
+}
+
+plain_data!(syslet_query, syslet_atom, syslet_setup, syslet_submit, syslet_outcome, syslet_wait);

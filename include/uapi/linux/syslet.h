@@ -37,17 +37,201 @@
  * @abi_version:	SYSLET_ABI_VERSION of the running module.
  * @query_size:		sizeof(struct syslet_query) as the module knows it.
  * @features:		SYSLET_FEAT_* bits.
- * @reserved:		zero.
+ * @atom_size:		sizeof(struct syslet_atom).
+ * @max_batch:		most chains one SYSLET_IOC_SUBMIT takes.
+ * @max_atom_budget:	highest atom budget SYSLET_IOC_SETUP accepts.
+ * @max_threads:	highest syslet_setup.max_threads.
+ * @reserved: zero.
  */
 struct syslet_query {
 	__u32 abi_version;
 	__u32 query_size;
 	__u64 features;
-	__u64 reserved[6];
+	__u32 atom_size;
+	__u32 max_batch;
+	__u32 max_atom_budget;
+	__u32 max_threads;
+	__u64 reserved[4];
 };
 
-/* syslet_query.features: none defined yet in ABI version 1. */
+/* syslet_query.features */
+#define SYSLET_FEAT_CHAINS	(1ULL << 0)	/* SETUP, SUBMIT, atoms and control flow */
+#define SYSLET_FEAT_SECCOMP	(1ULL << 1)	/* every atom passes the seccomp filters */
+#define SYSLET_FEAT_CACHEMISS	(1ULL << 2)	/* blocking atoms go asynchronous; SYSLET_IOC_WAIT */
+
+/*
+ * struct syslet_atom - one system call of a chain, in user memory.
+ *
+ * @nr:		x86-64 system call number, or a SYSLET_OP_* operation.
+ * @flags:	SYSLET_ATOM_* bits; unknown bits end the chain with -EINVAL.
+ * @result:	user address of a __s64 that receives the call's return
+ *		value, or 0 for none. Written before the next atom is read,
+ *		so a later atom can take it as an argument by pointer.
+ * @next:	user address of the next atom; 0 ends the chain. May point
+ *		back (loops end through stop flags or the atom budget).
+ * @args:	the six arguments: the values themselves, or, for each n with
+ *		SYSLET_ATOM_ARG_PTR(n) set, the user address of a __u64 read
+ *		when the atom runs.
+ * @cookie:	opaque to the kernel; reported with the chain's outcome.
+ */
+struct syslet_atom {
+	__u32 nr;
+	__u32 flags;
+	__u64 result;
+	__u64 next;
+	__u64 args[6];
+	__u64 cookie;
+};
+
+/* syslet_atom.flags */
+#define SYSLET_ATOM_ARG_PTR(n)		(1U << (n))	/* n = 0..5 */
+#define SYSLET_ATOM_STOP_NONZERO	(1U << 8)	/* stop if result != 0 */
+#define SYSLET_ATOM_STOP_ZERO		(1U << 9)	/* stop if result == 0 */
+#define SYSLET_ATOM_STOP_NEGATIVE	(1U << 10)	/* stop if result < 0 */
+#define SYSLET_ATOM_STOP_NONPOSITIVE	(1U << 11)	/* stop if result <= 0 */
+/* On a stop, go on at the atom right after this one in memory. */
+#define SYSLET_ATOM_SKIP_ON_STOP	(1U << 12)
+
+/*
+ * Operations that are not system calls, in syslet_atom.nr.
+ * SYSLET_OP_ADD: *(__s64 *)args[0] += (__s64)args[1]; the result is the new
+ * value. With it a chain can count its way around a loop.
+ */
+#define SYSLET_OP_BASE		0x40000000U
+#define SYSLET_OP_ADD		(SYSLET_OP_BASE + 0)
+
+/*
+ * struct syslet_setup - configure a context; optional, at most once, before
+ * the first submission. Zero fields take the default; the kernel writes
+ * back the values in force.
+ *
+ * @atom_budget:	most atoms one chain may run before it ends with
+ *			-ELOOP (default 4096, at most syslet_query.max_atom_budget).
+ * @flags:		SYSLET_SETUP_* bits.
+ * @spares:		cachemiss threads to keep parked, ready to take over a
+ *			caller whose atom blocks (default 2, at most @max_threads).
+ * @max_threads:	cap on the context's threads: parked spares plus tasks
+ *			finishing chains that went asynchronous (default 8, at
+ *			most syslet_query.max_threads). At the cap, or with no
+ *			spare parked, a blocking atom blocks the caller.
+ * @max_pending:	cap on completions not yet reaped with SYSLET_IOC_WAIT,
+ *			counting chains still running asynchronously (default
+ *			256, at most 4096). At the cap chains stay synchronous,
+ *			so no completion is ever dropped.
+ * @reserved0, @reserved: zero.
+ */
+struct syslet_setup {
+	__u32 atom_budget;
+	__u32 flags;
+	__u32 spares;
+	__u32 max_threads;
+	__u32 max_pending;
+	__u32 reserved0;
+	__u64 reserved[5];
+};
+
+/* syslet_setup.flags */
+#define SYSLET_SETUP_NO_SPARES	(1U << 0)	/* spares = 0 on purpose: never go async */
+
+/*
+ * struct syslet_submit - run a batch of chains.
+ *
+ * @chains:	user address of an array of @nr_chains __u64, each the user
+ *		address of a chain's first atom.
+ * @nr_chains:	1 .. syslet_query.max_batch.
+ * @flags:	SYSLET_SUBMIT_* bits.
+ * @done:	out: chains [0, done) ran to their end synchronously; their
+ *		outcomes are in @outcomes.
+ * @queued:	out: chains [done, done + queued) went asynchronous, because
+ *		an atom of chain @done blocked; each will post exactly one
+ *		completion, which SYSLET_IOC_WAIT returns.
+ * @outcomes:	user address of an array of @nr_chains struct syslet_outcome
+ *		that receives each chain's outcome, or 0 for none.
+ * @reserved:	zero.
+ *
+ * SYSLET_IOC_SUBMIT runs the chains in order, synchronously in the
+ * caller's context. If an atom blocks, and the context has a parked spare,
+ * room under max_threads and max_pending, and the submission allows it, a
+ * spare thread takes over the caller's user context and the ioctl returns
+ * 0 at once, with @done and @queued set: the program carries on (on another
+ * kernel task: gettid() changes; registers, stack, TLS, FPU control state,
+ * signal mask, alternate signal stack, robust futex list and rseq area
+ * follow), while the blocked task finishes chain @done and the chains after
+ * it in the kernel and then exits. Otherwise the ioctl returns 0 once every
+ * chain has run, with @done = @nr_chains and @queued = 0.
+ *
+ * The ioctl fails (and no chain ran) only if the submission itself is bad.
+ * What happens inside a chain (a failed system call, a bad atom address) is
+ * that chain's outcome.
+ */
+struct syslet_submit {
+	__u64 chains;
+	__u32 nr_chains;
+	__u32 flags;
+	__u32 done;
+	__u32 queued;
+	__u64 outcomes;
+	__u64 reserved[3];
+};
+
+/*
+ * struct syslet_outcome - how a chain ended.
+ *
+ * @cookie:	cookie of the last atom run (0 if none ran).
+ * @result:	its result, or the error that ended the chain: -EFAULT for an
+ *		atom that cannot be read, -EINVAL for bad flags, -EOPNOTSUPP
+ *		for a system call that may not run as an atom, -ELOOP when the atom
+ *		budget ran out, -EINTR on a fatal signal; a seccomp filter's
+ *		errno as if the call had run.
+ * @last_atom:	user address of the last atom run (or read).
+ * @atoms_run:	how many atoms ran.
+ * @flags:	SYSLET_OUTCOME_* bits.
+ */
+struct syslet_outcome {
+	__u64 cookie;
+	__s64 result;
+	__u64 last_atom;
+	__u32 atoms_run;
+	__u32 flags;
+};
+
+/* syslet_outcome.flags */
+#define SYSLET_OUTCOME_STOPPED	(1U << 0)	/* ended by a stop flag */
+#define SYSLET_OUTCOME_ABORTED	(1U << 1)	/* ended by an error of the chain itself */
+
+/* syslet_submit.flags */
+#define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
+
+/*
+ * struct syslet_wait - reap completions of chains that went asynchronous.
+ *
+ * @outcomes:	user address of an array of @nr struct syslet_outcome.
+ * @nr:		its length, >= 1.
+ * @min_complete: wait until at least this many completions (<= @nr) are
+ *		there; 0 does not wait.
+ * @timeout_ns:	longest wait; negative waits without a limit.
+ * @count:	out: completions copied to @outcomes, oldest first. They are
+ *		consumed: each completion is returned exactly once.
+ * @flags:	zero.
+ * @reserved:	zero.
+ *
+ * SYSLET_IOC_WAIT returns 0 with @count >= @min_complete, or fails with
+ * ETIMEDOUT when the timeout passed first, or EINTR when a signal came
+ * first; on failure no completion is consumed.
+ */
+struct syslet_wait {
+	__u64 outcomes;
+	__u32 nr;
+	__u32 min_complete;
+	__s64 timeout_ns;
+	__u32 count;
+	__u32 flags;
+	__u64 reserved[4];
+};
 
 #define SYSLET_IOC_QUERY	_IOR(SYSLET_IOC_MAGIC, 0x00, struct syslet_query)
+#define SYSLET_IOC_SETUP	_IOWR(SYSLET_IOC_MAGIC, 0x01, struct syslet_setup)
+#define SYSLET_IOC_SUBMIT	_IOWR(SYSLET_IOC_MAGIC, 0x02, struct syslet_submit)
+#define SYSLET_IOC_WAIT		_IOWR(SYSLET_IOC_MAGIC, 0x03, struct syslet_wait)
 
 #endif /* _UAPI_LINUX_SYSLET_H */

@@ -96,7 +96,8 @@ TEST(fdinfo_shows_abi_and_owner)
 	text[n] = '\0';
 	CHECK(strstr(text, "syslet-abi:\t1\n") != NULL);
 	snprintf(path, sizeof(path), "syslet-owner-tgid:\t%d\n", getpid());
-	CHECK(strstr(text, path) != NULL);
+	if (!strstr(text, path))
+		FAIL("no \"%s\" in fdinfo:\n%s", path, text);
 }
 
 TEST(open_file_pins_the_module)

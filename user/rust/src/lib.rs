@@ -5,10 +5,39 @@
 //! This crate wraps the ABI of `include/uapi/linux/syslet.h`; the raw
 //! structures are in [`sys`], generated from that header.
 //!
+//! A chain is a linked list of [`Atom`]s in user memory; the kernel runs
+//! it in the caller's context, storing each result where the atom says, so
+//! that a later atom can take it as an argument:
+//!
 //! ```no_run
-//! let dev = syslet::Syslet::open()?;
-//! let q = dev.query()?;
-//! assert_eq!(q.abi_version, syslet::sys::SYSLET_ABI_VERSION);
+//! use syslet::{Atom, Syslet};
+//!
+//! let dev = Syslet::open()?;
+//! assert!(dev.query()?.abi_version >= 1);
+//!
+//! let path = c"/etc/hostname";
+//! let mut buf = [0u8; 64];
+//! let (mut fd, mut n) = (0i64, 0i64);
+//! let mut chain = [
+//!     Atom::syscall(libc::SYS_openat)
+//!         .arg(0, libc::AT_FDCWD as u64)
+//!         .arg(1, path.as_ptr() as u64)
+//!         .arg(2, libc::O_RDONLY as u64)
+//!         .stop_on(syslet::STOP_NEGATIVE)
+//!         .result_into(&mut fd),
+//!     Atom::syscall(libc::SYS_read)
+//!         .arg_from(0, &fd)
+//!         .arg(1, buf.as_mut_ptr() as u64)
+//!         .arg(2, buf.len() as u64)
+//!         .result_into(&mut n),
+//!     Atom::syscall(libc::SYS_close).arg_from(0, &fd),
+//! ];
+//! syslet::link(&mut chain);
+//! // SAFETY: the chain and every buffer and result it names live on this
+//! // stack frame until `run` returns.
+//! let outcome = unsafe { dev.run(&chain[0])? };
+//! assert_eq!(outcome.atoms_run, 3);
+//! println!("read {n} bytes: {:?}", &buf[..n as usize]);
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -26,6 +55,137 @@ use std::{
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/syslet_uapi.rs"));
+}
+
+/// Stop the chain when the atom's result is non-zero.
+pub const STOP_NONZERO: u32 = sys::SYSLET_ATOM_STOP_NONZERO;
+/// Stop the chain when the atom's result is zero.
+pub const STOP_ZERO: u32 = sys::SYSLET_ATOM_STOP_ZERO;
+/// Stop the chain when the atom's result is negative (an error).
+pub const STOP_NEGATIVE: u32 = sys::SYSLET_ATOM_STOP_NEGATIVE;
+/// Stop the chain when the atom's result is zero or negative.
+pub const STOP_NONPOSITIVE: u32 = sys::SYSLET_ATOM_STOP_NONPOSITIVE;
+/// On a stop, go on at the atom that follows in memory instead of ending.
+pub const SKIP_ON_STOP: u32 = sys::SYSLET_ATOM_SKIP_ON_STOP;
+
+/// One atom of a chain: a system call (or [`Atom::add`]) with its
+/// arguments, where to store its result and which atom comes next.
+///
+/// Atoms hold raw user addresses (arguments by pointer, result slots, the
+/// next atom); the kernel checks every access, so a wrong address makes the
+/// chain end with `EFAULT` rather than harm the kernel, but it can still
+/// scribble over this process's memory. That is why running a chain is
+/// `unsafe`.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(transparent)]
+pub struct Atom(sys::syslet_atom);
+
+impl Atom {
+    /// An atom that runs system call `nr` (a `libc::SYS_*` number) with all
+    /// arguments zero.
+    pub const fn syscall(nr: libc::c_long) -> Self {
+        let mut a = Self(Self::zeroed());
+        a.0.nr = nr as u32;
+        a
+    }
+
+    /// An atom that adds `delta` to the `i64` at `word` and returns the new
+    /// value (not atomically with respect to other threads).
+    pub fn add(word: &mut i64, delta: i64) -> Self {
+        let mut a = Self(Self::zeroed());
+        a.0.nr = sys::SYSLET_OP_ADD;
+        a.0.args[0] = word as *mut i64 as u64;
+        a.0.args[1] = delta as u64;
+        a
+    }
+
+    const fn zeroed() -> sys::syslet_atom {
+        sys::syslet_atom { nr: 0, flags: 0, result: 0, next: 0, args: [0; 6], cookie: 0 }
+    }
+
+    /// Sets argument `n` (0..6) to `value`.
+    pub const fn arg(mut self, n: usize, value: u64) -> Self {
+        self.0.args[n] = value;
+        self.0.flags &= !(1 << n);
+        self
+    }
+
+    /// Makes argument `n` (0..6) the value at `src` when the atom runs,
+    /// typically the result slot of an earlier atom.
+    pub fn arg_from(mut self, n: usize, src: &i64) -> Self {
+        self.0.args[n] = src as *const i64 as u64;
+        self.0.flags |= 1 << n;
+        self
+    }
+
+    /// Stores the atom's result at `dst`.
+    pub fn result_into(mut self, dst: &mut i64) -> Self {
+        self.0.result = dst as *mut i64 as u64;
+        self
+    }
+
+    /// Adds stop conditions ([`STOP_NONZERO`], ..., [`SKIP_ON_STOP`]).
+    pub const fn stop_on(mut self, flags: u32) -> Self {
+        self.0.flags |= flags;
+        self
+    }
+
+    /// Sets the cookie reported when the chain ends at this atom.
+    pub const fn cookie(mut self, cookie: u64) -> Self {
+        self.0.cookie = cookie;
+        self
+    }
+
+    /// Makes `next` the atom that runs after this one (see also [`link`]).
+    pub fn set_next(&mut self, next: &Atom) {
+        self.0.next = next as *const Atom as u64;
+    }
+
+    /// The raw atom.
+    pub fn as_raw(&self) -> &sys::syslet_atom {
+        &self.0
+    }
+}
+
+/// Links `atoms` into one chain, in order; the last one ends it.
+pub fn link(atoms: &mut [Atom]) {
+    for i in 1..atoms.len() {
+        let next = &atoms[i] as *const Atom as u64;
+        atoms[i - 1].0.next = next;
+    }
+    if let Some(last) = atoms.last_mut() {
+        last.0.next = 0;
+    }
+}
+
+/// How a chain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Cookie of the last atom run.
+    pub cookie: u64,
+    /// Its result, or the error that ended the chain (negative errno).
+    pub result: i64,
+    /// Address of the last atom run (or read).
+    pub last_atom: u64,
+    /// How many atoms ran.
+    pub atoms_run: u32,
+    /// A stop condition ended the chain.
+    pub stopped: bool,
+    /// An error of the chain itself ended it (bad atom, refused call, ...).
+    pub aborted: bool,
+}
+
+impl From<sys::syslet_outcome> for Outcome {
+    fn from(o: sys::syslet_outcome) -> Self {
+        Self {
+            cookie: o.cookie,
+            result: o.result,
+            last_atom: o.last_atom,
+            atoms_run: o.atoms_run,
+            stopped: o.flags & sys::SYSLET_OUTCOME_STOPPED != 0,
+            aborted: o.flags & sys::SYSLET_OUTCOME_ABORTED != 0,
+        }
+    }
 }
 
 /// The default path of the device node.
@@ -83,6 +243,61 @@ impl Syslet {
         })
     }
 
+    /// Configures the context (once, before the first chain): the most atoms
+    /// one chain may run, 0 for the default. Returns the budget in force.
+    pub fn setup(&self, atom_budget: u32) -> io::Result<u32> {
+        let mut raw = sys::syslet_setup { atom_budget, ..Default::default() };
+        // SAFETY: SYSLET_IOC_SETUP reads and writes one `struct syslet_setup`
+        // at the pointer, which refers to a live value of that type.
+        unsafe { self.ioctl(sys::SYSLET_IOC_SETUP, &mut raw as *mut _ as usize)? };
+        Ok(raw.atom_budget)
+    }
+
+    /// Runs the chain that starts at `first` and returns how it ended.
+    ///
+    /// # Safety
+    ///
+    /// Every atom reachable from `first`, and every address the atoms hold
+    /// (arguments read by pointer, result slots, buffers the system calls
+    /// read or write), must be valid for what the ABI and the system calls
+    /// do with them until this returns.
+    pub unsafe fn run(&self, first: &Atom) -> io::Result<Outcome> {
+        let mut outcome = [Outcome::default()];
+        // SAFETY: the caller's guarantees are ours.
+        unsafe { self.submit(&[first], &mut outcome)? };
+        Ok(outcome[0])
+    }
+
+    /// Runs a batch of chains, each from its first atom, in order, and
+    /// stores how each ended in `outcomes` (as long as `firsts`). Returns
+    /// how many chains ran.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Syslet::run`], for every chain.
+    pub unsafe fn submit(&self, firsts: &[&Atom], outcomes: &mut [Outcome]) -> io::Result<usize> {
+        if outcomes.len() != firsts.len() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let chains: Vec<u64> = firsts.iter().map(|a| *a as *const Atom as u64).collect();
+        let mut raw_outcomes = vec![sys::syslet_outcome::default(); firsts.len()];
+        let mut req = sys::syslet_submit {
+            chains: chains.as_ptr() as u64,
+            nr_chains: u32::try_from(chains.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            outcomes: raw_outcomes.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: `req`, `chains` and `raw_outcomes` live across the call and
+        // have the sizes the request states; the atoms are the caller's duty.
+        unsafe { self.ioctl(sys::SYSLET_IOC_SUBMIT, &mut req as *mut _ as usize)? };
+        let done = req.done as usize;
+        for (dst, src) in outcomes.iter_mut().zip(&raw_outcomes).take(done) {
+            *dst = (*src).into();
+        }
+        Ok(done)
+    }
+
     /// Issues a raw ioctl on the context and returns its non-negative result.
     ///
     /// # Safety
@@ -119,5 +334,42 @@ mod tests {
     #[test]
     fn query_struct_is_64_bytes() {
         assert_eq!(std::mem::size_of::<sys::syslet_query>(), 64);
+    }
+
+    #[test]
+    fn atom_is_the_raw_atom() {
+        assert_eq!(std::mem::size_of::<Atom>(), std::mem::size_of::<sys::syslet_atom>());
+        assert_eq!(std::mem::size_of::<Atom>(), 80);
+    }
+
+    #[test]
+    fn builder_sets_fields_and_pointer_flags() {
+        let mut slot = 0i64;
+        let src = 7i64;
+        let a = Atom::syscall(libc::SYS_read)
+            .arg(1, 5)
+            .arg_from(0, &src)
+            .result_into(&mut slot)
+            .stop_on(STOP_NEGATIVE)
+            .cookie(9);
+        let raw = a.as_raw();
+        assert_eq!(raw.nr, libc::SYS_read as u32);
+        assert_eq!(raw.args[1], 5);
+        assert_eq!(raw.args[0], &src as *const i64 as u64);
+        assert_eq!(raw.flags, 1 | STOP_NEGATIVE);
+        assert_eq!(raw.result, &mut slot as *mut i64 as u64);
+        assert_eq!(raw.cookie, 9);
+        // A plain value replaces a pointer argument.
+        assert_eq!(a.arg(0, 3).as_raw().flags, STOP_NEGATIVE);
+    }
+
+    #[test]
+    fn link_chains_atoms_in_order() {
+        let mut atoms = [Atom::syscall(libc::SYS_getpid); 3];
+        atoms[2].set_next(&Atom::default());
+        link(&mut atoms);
+        assert_eq!(atoms[0].as_raw().next, &atoms[1] as *const Atom as u64);
+        assert_eq!(atoms[1].as_raw().next, &atoms[2] as *const Atom as u64);
+        assert_eq!(atoms[2].as_raw().next, 0);
     }
 }

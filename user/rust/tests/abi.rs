@@ -5,29 +5,59 @@
 use std::{collections::HashMap, mem::offset_of, mem::size_of, path::PathBuf, process::Command};
 use syslet::sys;
 
-/// `(name, C expression)` pairs evaluated by the C compiler.
-const C_FACTS: &[(&str, &str)] = &[
-    ("SYSLET_ABI_VERSION", "SYSLET_ABI_VERSION"),
-    ("SYSLET_IOC_MAGIC", "SYSLET_IOC_MAGIC"),
-    ("SYSLET_IOC_QUERY", "SYSLET_IOC_QUERY"),
-    ("sizeof(syslet_query)", "sizeof(struct syslet_query)"),
-    ("syslet_query.abi_version", "offsetof(struct syslet_query, abi_version)"),
-    ("syslet_query.query_size", "offsetof(struct syslet_query, query_size)"),
-    ("syslet_query.features", "offsetof(struct syslet_query, features)"),
-    ("syslet_query.reserved", "offsetof(struct syslet_query, reserved)"),
-];
-
-fn rust_facts() -> HashMap<&'static str, u64> {
-    HashMap::from([
-        ("SYSLET_ABI_VERSION", sys::SYSLET_ABI_VERSION as u64),
-        ("SYSLET_IOC_MAGIC", sys::SYSLET_IOC_MAGIC as u64),
-        ("SYSLET_IOC_QUERY", sys::SYSLET_IOC_QUERY as u64),
-        ("sizeof(syslet_query)", size_of::<sys::syslet_query>() as u64),
-        ("syslet_query.abi_version", offset_of!(sys::syslet_query, abi_version) as u64),
-        ("syslet_query.query_size", offset_of!(sys::syslet_query, query_size) as u64),
-        ("syslet_query.features", offset_of!(sys::syslet_query, features) as u64),
-        ("syslet_query.reserved", offset_of!(sys::syslet_query, reserved) as u64),
-    ])
+/// Every fact both sides must agree on: `(name, C expression, Rust value)`.
+fn facts() -> Vec<(String, String, u64)> {
+    let mut v: Vec<(String, String, u64)> = Vec::new();
+    macro_rules! constants {
+        ($($c:ident),*) => {$(
+            v.push((stringify!($c).into(), stringify!($c).into(), sys::$c as u64));
+        )*};
+    }
+    macro_rules! layout {
+        ($($t:ident { $($f:ident),* })*) => {$(
+            v.push((
+                format!("sizeof({})", stringify!($t)),
+                format!("sizeof(struct {})", stringify!($t)),
+                size_of::<sys::$t>() as u64,
+            ));
+            $(v.push((
+                format!("{}.{}", stringify!($t), stringify!($f)),
+                format!("offsetof(struct {}, {})", stringify!($t), stringify!($f)),
+                offset_of!(sys::$t, $f) as u64,
+            ));)*
+        )*};
+    }
+    constants!(
+        SYSLET_ABI_VERSION,
+        SYSLET_IOC_MAGIC,
+        SYSLET_IOC_QUERY,
+        SYSLET_IOC_SETUP,
+        SYSLET_IOC_SUBMIT,
+        SYSLET_IOC_WAIT,
+        SYSLET_SUBMIT_SYNC_ONLY,
+        SYSLET_SETUP_NO_SPARES,
+        SYSLET_FEAT_CACHEMISS,
+        SYSLET_OP_BASE,
+        SYSLET_OP_ADD,
+        SYSLET_ATOM_STOP_NONZERO,
+        SYSLET_ATOM_STOP_ZERO,
+        SYSLET_ATOM_STOP_NEGATIVE,
+        SYSLET_ATOM_STOP_NONPOSITIVE,
+        SYSLET_ATOM_SKIP_ON_STOP,
+        SYSLET_OUTCOME_STOPPED,
+        SYSLET_OUTCOME_ABORTED,
+        SYSLET_FEAT_CHAINS,
+        SYSLET_FEAT_SECCOMP
+    );
+    layout! {
+        syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
+        syslet_atom { nr, flags, result, next, args, cookie }
+        syslet_setup { atom_budget, flags, spares, max_threads, max_pending, reserved0, reserved }
+        syslet_submit { chains, nr_chains, flags, done, queued, outcomes, reserved }
+        syslet_outcome { cookie, result, last_atom, atoms_run, flags }
+        syslet_wait { outcomes, nr, min_complete, timeout_ns, count, flags, reserved }
+    }
+    v
 }
 
 /// Compiles and runs the C side for one `-m32`/`-m64` flag.
@@ -39,7 +69,7 @@ fn c_facts(mflag: &str) -> HashMap<String, u64> {
     let mut c = String::from(
         "#include <stddef.h>\n#include <stdio.h>\n#include <linux/syslet.h>\nint main(void) {\n",
     );
-    for (name, expr) in C_FACTS {
+    for (name, expr, _) in facts() {
         c += &format!("\tprintf(\"%s %llu\\n\", \"{name}\", (unsigned long long)({expr}));\n");
     }
     c += "\treturn 0;\n}\n";
@@ -70,10 +100,10 @@ fn c_facts(mflag: &str) -> HashMap<String, u64> {
 #[test]
 fn c_and_rust_agree_on_every_size_offset_and_ioctl() {
     let c = c_facts("-m64");
-    let rust = rust_facts();
-    assert_eq!(c.len(), C_FACTS.len());
-    for (name, value) in &rust {
-        assert_eq!(c.get(*name), Some(value), "C and Rust disagree on {name}");
+    let rust = facts();
+    assert_eq!(c.len(), rust.len());
+    for (name, _, value) in &rust {
+        assert_eq!(c.get(name), Some(value), "C and Rust disagree on {name}");
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::panic;
 
-use syslet::{sys, Syslet};
+use syslet::{sys, Atom, Syslet};
 
 type Case = fn() -> Result<(), String>;
 
@@ -63,11 +63,65 @@ fn query_bad_pointer_is_efault() -> Result<(), String> {
     Ok(())
 }
 
+fn chain_passes_results_along() -> Result<(), String> {
+    let dev = open()?;
+    let path = c"/proc/self/stat";
+    let mut buf = [0u8; 256];
+    let (mut fd, mut n, mut closed) = (-1i64, -1i64, -1i64);
+    let mut chain = [
+        Atom::syscall(libc::SYS_openat)
+            .arg(0, libc::AT_FDCWD as u64)
+            .arg(1, path.as_ptr() as u64)
+            .arg(2, libc::O_RDONLY as u64)
+            .stop_on(syslet::STOP_NEGATIVE)
+            .result_into(&mut fd),
+        Atom::syscall(libc::SYS_read)
+            .arg_from(0, &fd)
+            .arg(1, buf.as_mut_ptr() as u64)
+            .arg(2, buf.len() as u64)
+            .result_into(&mut n),
+        Atom::syscall(libc::SYS_close).arg_from(0, &fd).result_into(&mut closed).cookie(3),
+    ];
+    syslet::link(&mut chain);
+    // SAFETY: the chain, the path, the buffer and the result slots all live
+    // on this stack frame until `run` returns.
+    let o = unsafe { dev.run(&chain[0]) }.map_err(|e| e.to_string())?;
+    ensure!(o.atoms_run == 3 && !o.stopped && !o.aborted, "{o:?}");
+    ensure!(o.cookie == 3 && o.result == 0 && closed == 0, "{o:?}");
+    ensure!(n > 0, "read returned {n}");
+    // /proc/self/stat starts with our pid.
+    let text = String::from_utf8_lossy(&buf[..n as usize]);
+    let pid = std::process::id().to_string();
+    ensure!(text.starts_with(&pid), "{text}");
+    Ok(())
+}
+
+fn counted_loop_and_refused_call() -> Result<(), String> {
+    let dev = open()?;
+    let (mut left, mut calls) = (5i64, 0i64);
+    let mut chain = [Atom::add(&mut calls, 1), Atom::add(&mut left, -1).stop_on(syslet::STOP_ZERO)];
+    syslet::link(&mut chain);
+    // Close the loop: the second atom goes back to the first.
+    let (first, second) = chain.split_at_mut(1);
+    second[0].set_next(&first[0]);
+    // SAFETY: as above, everything lives until `run` returns.
+    let o = unsafe { dev.run(&chain[0]) }.map_err(|e| e.to_string())?;
+    ensure!(o.stopped && o.atoms_run == 10 && calls == 5 && left == 0, "{o:?} {calls} {left}");
+
+    let fork = Atom::syscall(libc::SYS_fork);
+    // SAFETY: a refused call never runs; the atom lives across the call.
+    let o = unsafe { dev.run(&fork) }.map_err(|e| e.to_string())?;
+    ensure!(o.aborted && o.result == -(libc::EOPNOTSUPP as i64) && o.atoms_run == 0, "{o:?}");
+    Ok(())
+}
+
 const CASES: &[(&str, Case)] = &[
     ("rust_query_reports_abi_version", query_reports_abi_version),
     ("rust_unknown_ioctl_is_enotty", unknown_ioctl_is_enotty),
     ("rust_contexts_are_independent_files", contexts_are_independent_files),
     ("rust_query_bad_pointer_is_efault", query_bad_pointer_is_efault),
+    ("rust_chain_passes_results_along", chain_passes_results_along),
+    ("rust_counted_loop_and_refused_call", counted_loop_and_refused_call),
 ];
 
 fn main() {

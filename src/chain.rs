@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+
+// Copyright (C) 2026 The syslet authors.
+
+//! The atom interpreter: runs one chain in the caller's context.
+//!
+//! Atoms live in user memory and are read one at a time, just before they
+//! run, so that a chain can be changed by its own results (an argument read
+//! through a pointer sees the result an earlier atom stored). Every user
+//! access is a checked copy: a bad address ends the chain with `EFAULT`, it
+//! never reaches the ioctl. Between two atoms the chain gives up the CPU if
+//! needed and ends on a fatal signal; the atom budget bounds every loop.
+
+use core::mem::size_of;
+use kernel::{
+    bindings,
+    prelude::*,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+use crate::{
+    context::Context,
+    policy,
+    stats::Stats,
+    uapi, //
+};
+
+const ATOM_SIZE: usize = size_of::<uapi::syslet_atom>();
+
+/// Stop and skip flags, and one argument-pointer bit per argument.
+const KNOWN_FLAGS: u32 = 0x3f
+    | uapi::SYSLET_ATOM_STOP_NONZERO
+    | uapi::SYSLET_ATOM_STOP_ZERO
+    | uapi::SYSLET_ATOM_STOP_NEGATIVE
+    | uapi::SYSLET_ATOM_STOP_NONPOSITIVE
+    | uapi::SYSLET_ATOM_SKIP_ON_STOP;
+
+/// The errno values of a system call that was interrupted and would be
+/// restarted on its way back to user space (`ERESTARTSYS` ..
+/// `ERESTART_RESTARTBLOCK`). An atom is never restarted: it reports `EINTR`.
+const ERESTART_FIRST: i64 = 512;
+const ERESTART_LAST: i64 = 516;
+
+/// How a chain ended; becomes a `struct syslet_outcome`.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    cookie: u64,
+    result: i64,
+    last_atom: u64,
+    atoms_run: u32,
+    flags: u32,
+}
+
+impl Outcome {
+    pub(crate) fn to_uapi(&self) -> uapi::syslet_outcome {
+        uapi::syslet_outcome {
+            cookie: self.cookie,
+            result: self.result,
+            last_atom: self.last_atom,
+            atoms_run: self.atoms_run,
+            flags: self.flags,
+        }
+    }
+
+    fn abort(&mut self, err: Error) {
+        self.result = err.to_errno().into();
+        self.flags |= uapi::SYSLET_OUTCOME_ABORTED;
+    }
+}
+
+/// Whether `result` meets one of the stop conditions in `flags`.
+fn stops(flags: u32, result: i64) -> bool {
+    (flags & uapi::SYSLET_ATOM_STOP_NONZERO != 0 && result != 0)
+        || (flags & uapi::SYSLET_ATOM_STOP_ZERO != 0 && result == 0)
+        || (flags & uapi::SYSLET_ATOM_STOP_NEGATIVE != 0 && result < 0)
+        || (flags & uapi::SYSLET_ATOM_STOP_NONPOSITIVE != 0 && result <= 0)
+}
+
+fn read_atom(addr: u64) -> Result<uapi::syslet_atom> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE).reader().read()
+}
+
+fn read_u64(addr: u64) -> Result<u64> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<u64>()).reader().read()
+}
+
+fn write_i64(addr: u64, value: i64) -> Result {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<i64>()).writer().write(&value)
+}
+
+/// `SYSLET_OP_ADD`: `*args[0] += args[1]`, returning the new value. Not
+/// atomic with respect to other threads writing the same word.
+fn op_add(args: &[u64; 6]) -> Result<i64> {
+    // The word is a signed 64-bit counter: reinterpret the bits.
+    let value = (read_u64(args[0])? as i64).wrapping_add(args[1] as i64);
+    write_i64(args[0], value)?;
+    Ok(value)
+}
+
+/// Runs system call `nr`: allowlist, then seccomp, then the call.
+fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> Result<i64> {
+    if !policy::allowed(nr) {
+        Stats::bump(&ctx.stats.refused);
+        return Err(EOPNOTSUPP);
+    }
+    let args: [usize; 6] = args.map(|a| a as usize);
+    let mut denied: c_long = 0;
+    // SAFETY: `args` is an array of six `unsigned long`s that lives across
+    // the call, and `denied` is a valid place for the returned value. The
+    // number was checked against the allowlist above, so it fits an `int`.
+    let may_run =
+        unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
+    if !may_run {
+        Stats::bump(&ctx.stats.seccomp_denied);
+        // `c_long` is 64 bits on x86-64, the only architecture built.
+        return Ok(denied as i64);
+    }
+    // SAFETY: an allowed system call takes its arguments from the six values
+    // given, none of them works on the caller's register frame (see
+    // `policy`), and we are in process context inside the caller's ioctl.
+    let ret = unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) } as i64;
+    Ok(match ret {
+        r if (-ERESTART_LAST..=-ERESTART_FIRST).contains(&r) => EINTR.to_errno().into(),
+        r => r,
+    })
+}
+
+/// Runs the chain that starts at user address `first`.
+pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
+    let mut out = Outcome::default();
+    let budget = ctx.atom_budget();
+    let mut addr = first;
+
+    while addr != 0 {
+        if out.atoms_run >= budget {
+            out.abort(ELOOP);
+            break;
+        }
+        // SAFETY: no preconditions; we are in process context.
+        if unsafe { bindings::syslet_atom_boundary() } != 0 {
+            out.abort(EINTR);
+            break;
+        }
+        out.last_atom = addr;
+        let atom = match read_atom(addr) {
+            Ok(atom) => atom,
+            Err(e) => {
+                out.abort(e);
+                break;
+            }
+        };
+        out.cookie = atom.cookie;
+        if atom.flags & !KNOWN_FLAGS != 0 {
+            out.abort(EINVAL);
+            break;
+        }
+        match run_atom(ctx, &atom) {
+            Ok(result) => out.result = result,
+            Err(e) => {
+                out.abort(e);
+                break;
+            }
+        }
+        out.atoms_run += 1;
+        Stats::bump(&ctx.stats.atoms);
+        if atom.result != 0 {
+            if let Err(e) = write_i64(atom.result, out.result) {
+                out.abort(e);
+                break;
+            }
+        }
+        if stops(atom.flags, out.result) {
+            if atom.flags & uapi::SYSLET_ATOM_SKIP_ON_STOP == 0 {
+                out.flags |= uapi::SYSLET_OUTCOME_STOPPED;
+                break;
+            }
+            // The linearly next atom; an address that wraps cannot be read.
+            addr = addr.checked_add(ATOM_SIZE as u64).unwrap_or(0);
+            if addr == 0 {
+                out.abort(EFAULT);
+                break;
+            }
+            continue;
+        }
+        addr = atom.next;
+    }
+    if out.flags & uapi::SYSLET_OUTCOME_ABORTED != 0 {
+        Stats::bump(&ctx.stats.aborted);
+    }
+    Stats::bump(&ctx.stats.chains);
+    out
+}
+
+/// Resolves the arguments of one atom and runs it.
+fn run_atom(ctx: &Context, atom: &uapi::syslet_atom) -> Result<i64> {
+    let mut args = atom.args;
+    for (n, arg) in args.iter_mut().enumerate() {
+        if atom.flags & (1 << n) != 0 {
+            *arg = read_u64(*arg)?;
+        }
+    }
+    match atom.nr {
+        uapi::SYSLET_OP_ADD => op_add(&args),
+        nr if nr >= uapi::SYSLET_OP_BASE => Err(EINVAL),
+        nr => syscall(ctx, nr, &args),
+    }
+}

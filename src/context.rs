@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+
+// Copyright (C) 2026 The syslet authors.
+
+//! A syslet context: the state behind one open file of `/dev/syslet`.
+//!
+//! A context belongs to the process that opened it. Another process that
+//! gets the file (through fork or SCM_RIGHTS) can query the device but not
+//! use the context: `EBADFD`.
+
+use kernel::{
+    prelude::*,
+    sync::atomic::{
+        Acquire,
+        Atomic,
+        Relaxed,
+        Release, //
+    },
+    task::Pid,
+};
+
+use crate::{
+    completions::Completions,
+    stats::Stats,
+    threads::{
+        Pool,
+        MAX_THREADS, //
+    },
+    uapi, //
+};
+
+/// Atoms one chain may run when set-up does not say.
+pub(crate) const DEFAULT_ATOM_BUDGET: u32 = 4096;
+/// The largest atom budget set-up accepts.
+pub(crate) const MAX_ATOM_BUDGET: u32 = 1 << 20;
+/// The most chains one submission takes.
+pub(crate) const MAX_BATCH: u32 = 256;
+/// Spare threads kept parked when set-up does not say.
+pub(crate) const DEFAULT_SPARES: u32 = 2;
+/// Cap on a context's threads when set-up does not say.
+pub(crate) const DEFAULT_MAX_THREADS: u32 = 8;
+/// Cap on pending completions when set-up does not say, and its limit.
+pub(crate) const DEFAULT_MAX_PENDING: u32 = 256;
+pub(crate) const MAX_PENDING: u32 = 4096;
+
+/// Life cycle of a context; only moves forward.
+const STATE_NEW: u32 = 0;
+const STATE_SETTING_UP: u32 = 1;
+const STATE_READY: u32 = 2;
+
+#[pin_data(PinnedDrop)]
+pub(crate) struct Context {
+    /// Thread-group id of the owner, as seen from its own pid namespace.
+    owner_tgid: Pid,
+    state: Atomic<u32>,
+    atom_budget: Atomic<u32>,
+    pub(crate) stats: Stats,
+    #[pin]
+    pub(crate) pool: Pool,
+    #[pin]
+    pub(crate) completions: Completions,
+}
+
+impl Context {
+    pub(crate) fn new(owner_tgid: Pid) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            owner_tgid,
+            state: Atomic::new(STATE_NEW),
+            atom_budget: Atomic::new(DEFAULT_ATOM_BUDGET),
+            stats: Stats::new(),
+            pool <- Pool::new(DEFAULT_SPARES, DEFAULT_MAX_THREADS),
+            completions <- Completions::new(),
+        })
+    }
+
+    pub(crate) fn owner_tgid(&self) -> Pid {
+        self.owner_tgid
+    }
+
+    /// Fails with `EBADFD` unless current belongs to the owning process.
+    pub(crate) fn check_owner(&self) -> Result {
+        // `Task::tgid()` reads task_struct through the Rust bindings, whose
+        // layout of it does not match C's on the debug kernel (it returns
+        // garbage there); the C accessor gets it right.
+        if kernel::current!().tgid_nr_ns(None) == self.owner_tgid {
+            Ok(())
+        } else {
+            Err(EBADFD)
+        }
+    }
+
+    pub(crate) fn atom_budget(&self) -> u32 {
+        self.atom_budget.load(Relaxed)
+    }
+
+    /// `SYSLET_IOC_SETUP`: applies `setup` (zero fields take defaults) and
+    /// fills it with the values in force. Only once, before any submission.
+    pub(crate) fn setup(&self, setup: &mut uapi::syslet_setup) -> Result {
+        if setup.flags & !uapi::SYSLET_SETUP_NO_SPARES != 0
+            || setup.reserved0 != 0
+            || setup.reserved.iter().any(|&r| r != 0)
+        {
+            return Err(EINVAL);
+        }
+        let pick = |v: u32, default: u32, max: u32| match v {
+            0 => Ok(default),
+            v if v <= max => Ok(v),
+            _ => Err(EINVAL),
+        };
+        let budget = pick(setup.atom_budget, DEFAULT_ATOM_BUDGET, MAX_ATOM_BUDGET)?;
+        let max_threads = pick(setup.max_threads, DEFAULT_MAX_THREADS, MAX_THREADS)?;
+        let spares = if setup.flags & uapi::SYSLET_SETUP_NO_SPARES != 0 {
+            0
+        } else {
+            pick(setup.spares, DEFAULT_SPARES.min(max_threads), max_threads)?
+        };
+        let max_pending = pick(setup.max_pending, DEFAULT_MAX_PENDING, MAX_PENDING)?;
+        if self.state.cmpxchg(STATE_NEW, STATE_SETTING_UP, Acquire).is_err() {
+            return Err(EBUSY);
+        }
+        let ret = self.completions.set_limit(max_pending);
+        if ret.is_ok() {
+            self.atom_budget.store(budget, Relaxed);
+            self.pool.configure(spares, max_threads);
+        }
+        self.state.store(STATE_READY, Release);
+        ret?;
+        setup.atom_budget = budget;
+        setup.spares = spares;
+        setup.max_threads = max_threads;
+        setup.max_pending = max_pending;
+        Ok(())
+    }
+
+    /// Before the first submission: applies the defaults set-up would have.
+    pub(crate) fn ensure_ready(&self) -> Result {
+        if self.state.load(Acquire) == STATE_READY {
+            return Ok(());
+        }
+        let mut setup = uapi::syslet_setup::default();
+        match self.setup(&mut setup) {
+            // A set-up running at the same time finishes first or fails.
+            Ok(()) | Err(EBUSY) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Context {
+    fn drop(self: Pin<&mut Self>) {
+        // Spares run our code and point into this context: they must be
+        // gone first.
+        self.pool.shut_down();
+    }
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+
+// Copyright (C) 2026 The syslet authors.
+
+//! Per-context counters, shown in `/proc/<pid>/fdinfo/<fd>`.
+
+use kernel::{
+    seq_file::SeqFile,
+    seq_print,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
+};
+
+/// Counters of one context. Relaxed atomics: they are statistics, read
+/// without any ordering against the work they count.
+pub(crate) struct Stats {
+    /// Chains run to their end.
+    pub(crate) chains: Atomic<u64>,
+    /// Atoms run (system calls and operations).
+    pub(crate) atoms: Atomic<u64>,
+    /// Chains ended by an error of the chain itself (bad atom, budget, ...).
+    pub(crate) aborted: Atomic<u64>,
+    /// Atoms refused because the system call may not run as an atom.
+    pub(crate) refused: Atomic<u64>,
+    /// Atoms the caller's seccomp filters did not let run.
+    pub(crate) seccomp_denied: Atomic<u64>,
+    /// Submissions whose caller a spare took over when an atom blocked.
+    pub(crate) went_async: Atomic<u64>,
+    /// Atoms that blocked the caller: no spare, or a cap reached.
+    pub(crate) blocked_sync: Atomic<u64>,
+    /// Spare threads started, and starts that failed (RLIMIT_NPROC, ...).
+    pub(crate) spawned: Atomic<u64>,
+    pub(crate) spawn_failed: Atomic<u64>,
+}
+
+impl Stats {
+    pub(crate) const fn new() -> Self {
+        Self {
+            chains: Atomic::new(0),
+            atoms: Atomic::new(0),
+            aborted: Atomic::new(0),
+            refused: Atomic::new(0),
+            seccomp_denied: Atomic::new(0),
+            went_async: Atomic::new(0),
+            blocked_sync: Atomic::new(0),
+            spawned: Atomic::new(0),
+            spawn_failed: Atomic::new(0),
+        }
+    }
+
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &Atomic<u64>) {
+        counter.add(1u64, Relaxed);
+    }
+
+    /// Prints every counter, one `name:\tvalue` line each.
+    pub(crate) fn show(&self, m: &SeqFile) {
+        seq_print!(m, "syslet-chains:\t{}\n", self.chains.load(Relaxed));
+        seq_print!(m, "syslet-atoms:\t{}\n", self.atoms.load(Relaxed));
+        seq_print!(m, "syslet-aborted:\t{}\n", self.aborted.load(Relaxed));
+        seq_print!(m, "syslet-refused:\t{}\n", self.refused.load(Relaxed));
+        seq_print!(m, "syslet-seccomp-denied:\t{}\n", self.seccomp_denied.load(Relaxed));
+        seq_print!(m, "syslet-went-async:\t{}\n", self.went_async.load(Relaxed));
+        seq_print!(m, "syslet-blocked-sync:\t{}\n", self.blocked_sync.load(Relaxed));
+        seq_print!(m, "syslet-spares-spawned:\t{}\n", self.spawned.load(Relaxed));
+        seq_print!(m, "syslet-spares-failed:\t{}\n", self.spawn_failed.load(Relaxed));
+    }
+}

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cachemiss: a chain whose atom blocks goes asynchronous. A spare thread
+ * takes over the caller's user context and the ioctl returns "queued"; the
+ * caller carries on, while the blocked task finishes the chain and posts
+ * its completion, which SYSLET_IOC_WAIT returns.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+#include <xmmintrin.h>
+
+#include "tap.h"
+
+static __thread long tls_word = 0x1234;
+
+/*
+ * Reads "name:\t<value>" from the context's fdinfo; -1 if absent. Through
+ * /proc/thread-self: after a takeover the task that opened the context may
+ * be gone, and /proc/self/fd of a process whose leader exited is empty.
+ */
+static long fdinfo_value(int fd, const char *name)
+{
+	char path[64], text[4096], *at;
+	ssize_t n;
+	int info;
+
+	snprintf(path, sizeof(path), "/proc/thread-self/fdinfo/%d", fd);
+	info = open(path, O_RDONLY);
+	if (info < 0)
+		return -1;
+	n = read(info, text, sizeof(text) - 1);
+	close(info);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	at = strstr(text, name);
+	return at ? strtol(at + strlen(name) + 2, NULL, 10) : -1;
+}
+
+/* A context with @spares spares parked (waits until they are). */
+static int ctx_with_spares(unsigned int spares, unsigned int max_threads)
+{
+	struct syslet_setup s = {
+		.spares = spares,
+		.max_threads = max_threads,
+		.flags = spares ? 0 : SYSLET_SETUP_NO_SPARES,
+	};
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	for (int i = 0; i < 500 && fdinfo_value(fd, "syslet-spares") < spares; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares"), spares);
+	return fd;
+}
+
+static void read_atom(struct syslet_atom *a, int pipe_rd, char *buf, size_t len, __s64 *n)
+{
+	syslet_atom_prep(a, SYS_read, pipe_rd, syslet_ptr(buf), len, 0, 0, 0);
+	syslet_atom_result(a, n);
+}
+
+TEST(blocking_read_goes_async_and_its_completion_arrives)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[16] = { 0 };
+	__s64 n = -1;
+	int fd = ctx_with_spares(1, 4), p[2];
+	pid_t tid_before = gettid();
+
+	CHECK(pipe(p) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	a.cookie = 7;
+	/* The pipe is empty: the read blocks, a spare takes over, "queued". */
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	/* The program carries on, on another kernel task. */
+	CHECK(gettid() != tid_before);
+	CHECK_EQ(syslet_wait(fd, &o, 1, 0, 0), 0);	/* nothing yet */
+	/* The caller itself feeds the read that is still blocked. */
+	CHECK(write(p[1], "hello", 5) == 5);
+	CHECK_EQ(syslet_wait(fd, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.cookie, 7);
+	CHECK_EQ(o.result, 5);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(n, 5);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	CHECK(fdinfo_value(fd, "syslet-went-async") == 1);
+}
+
+TEST(program_state_survives_the_takeover)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	__s64 n;
+	volatile long canary = 0x5eed5eed;
+	unsigned int mxcsr = 0x9fc0;	/* FTZ, DAZ, all exceptions masked */
+	unsigned short fpucw = 0x0f7f, cw_after;
+	sigset_t blocked, now;
+	stack_t alt = { 0 }, alt_now;
+	static char altstack[65536];
+	int fd = ctx_with_spares(1, 4), p[2];
+
+	CHECK(pipe(p) == 0);
+	tls_word = 0xabcdef;
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGUSR1);
+	CHECK(sigprocmask(SIG_BLOCK, &blocked, NULL) == 0);
+	alt.ss_sp = altstack;
+	alt.ss_size = sizeof(altstack);
+	CHECK(sigaltstack(&alt, NULL) == 0);
+	_mm_setcsr(mxcsr);
+	__asm__ volatile("fldcw %0" : : "m"(fpucw));
+
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+
+	__asm__ volatile("fnstcw %0" : "=m"(cw_after));
+	CHECK_EQ(_mm_getcsr(), mxcsr);
+	CHECK_EQ(cw_after, fpucw);
+	CHECK_EQ(tls_word, 0xabcdef);
+	CHECK_EQ(canary, 0x5eed5eed);
+	CHECK(pthread_self() != 0);
+	CHECK(sigprocmask(SIG_BLOCK, NULL, &now) == 0);
+	CHECK(sigismember(&now, SIGUSR1));
+	CHECK(!sigismember(&now, SIGUSR2));
+	CHECK(sigaltstack(NULL, &alt_now) == 0);
+	CHECK(alt_now.ss_sp == altstack && alt_now.ss_size == sizeof(altstack));
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK_EQ(syslet_wait(fd, &o, 1, 1, -1), 1);
+	CHECK_EQ(o.result, 1);
+}
+
+struct feeder {
+	int fd;
+	unsigned int delay_ms;
+};
+
+static void *feed_later(void *arg)
+{
+	struct feeder *f = arg;
+
+	usleep(f->delay_ms * 1000);
+	if (write(f->fd, "later", 5) != 5)
+		abort();
+	return NULL;
+}
+
+TEST(sync_only_submission_blocks_the_caller)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	struct feeder f;
+	pthread_t t;
+	char buf[8];
+	__s64 n;
+	unsigned int queued = 99;
+	int fd = ctx_with_spares(1, 4), p[2];
+	pid_t tid = gettid();
+
+	CHECK(pipe(p) == 0);
+	f = (struct feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_SYNC_ONLY, &queued), 1);
+	CHECK_EQ(queued, 0);
+	CHECK_EQ(o.result, 5);
+	CHECK_EQ(gettid(), tid);
+	pthread_join(t, NULL);
+}
+
+TEST(without_spares_a_blocking_atom_blocks_synchronously)
+{
+	struct syslet_setup s = { .flags = SYSLET_SETUP_NO_SPARES };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct feeder f;
+	pthread_t t;
+	char buf[8];
+	__s64 n;
+	int fd = syslet_open(), p[2];
+
+	CHECK(fd >= 0 && pipe(p) == 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(s.spares, 0);
+	f = (struct feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 1);
+	CHECK_EQ(o.result, 5);
+	CHECK(fdinfo_value(fd, "syslet-blocked-sync") >= 1);
+	CHECK_EQ(fdinfo_value(fd, "syslet-went-async"), 0);
+	pthread_join(t, NULL);
+}
+
+TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
+{
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3];
+	unsigned int queued = 0;
+	char buf[8];
+	__s64 n, word = 40;
+	int fd = ctx_with_spares(1, 4), p[2], got = 0;
+
+	CHECK(pipe(p) == 0);
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	read_atom(&a[1], p[0], buf, sizeof(buf), &n);
+	a[1].cookie = 1;
+	syslet_atom_prep_add(&a[2], &word, 2);
+	a[2].cookie = 2;
+	CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
+	CHECK_EQ(queued, 2);
+	CHECK_EQ(o[0].result, getpid());
+	CHECK(write(p[1], "ab", 2) == 2);
+	while (got < 2) {
+		int r = syslet_wait(fd, &o[got], 3 - got, 1, 5000000000LL);
+
+		CHECK(r > 0);
+		got += r;
+	}
+	CHECK_EQ(o[0].cookie, 1);
+	CHECK_EQ(o[0].result, 2);
+	CHECK_EQ(o[1].cookie, 2);
+	CHECK_EQ(o[1].result, 42);
+}
+
+#define WORKERS 6
+
+struct worker {
+	int ctx, rd;
+	int sync_ran, queued;
+	__s64 n;
+	char buf[8];
+	struct syslet_atom a;
+	struct syslet_outcome o;
+};
+
+static void *submit_blocking(void *arg)
+{
+	struct worker *w = arg;
+	int r;
+
+	read_atom(&w->a, w->rd, w->buf, sizeof(w->buf), &w->n);
+	w->a.cookie = (uintptr_t)w;
+	r = syslet_run(w->ctx, &w->a, &w->o);
+	w->sync_ran = r == 1;
+	w->queued = r == 0;
+	return NULL;
+}
+
+TEST(many_blocking_chains_from_threads_stay_under_the_thread_cap)
+{
+	struct worker w[WORKERS];
+	pthread_t t[WORKERS];
+	int fd = ctx_with_spares(2, 3), p[WORKERS][2];
+	int queued = 0, sync_ran = 0, reaped = 0;
+	long most = 0;
+
+	for (int i = 0; i < WORKERS; i++) {
+		CHECK(pipe(p[i]) == 0);
+		w[i] = (struct worker){ .ctx = fd, .rd = p[i][0] };
+		CHECK(pthread_create(&t[i], NULL, submit_blocking, &w[i]) == 0);
+	}
+	for (int k = 0; k < 30; k++) {
+		long threads = fdinfo_value(fd, "syslet-threads");
+
+		most = threads > most ? threads : most;
+		usleep(10 * 1000);
+	}
+	for (int i = 0; i < WORKERS; i++)
+		CHECK(write(p[i][1], "z", 1) == 1);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < WORKERS; i++) {
+		queued += w[i].queued;
+		sync_ran += w[i].sync_ran;
+		if (w[i].sync_ran)
+			CHECK_EQ(w[i].o.result, 1);
+	}
+	CHECK_EQ(queued + sync_ran, WORKERS);
+	CHECK(queued >= 1);
+	while (reaped < queued) {
+		struct syslet_outcome o;
+		struct worker *owner;
+
+		CHECK_EQ(syslet_wait(fd, &o, 1, 1, 5000000000LL), 1);
+		owner = (struct worker *)(uintptr_t)o.cookie;
+		CHECK(owner >= w && owner < w + WORKERS && owner->queued);
+		CHECK_EQ(o.result, 1);
+		reaped++;
+	}
+	CHECK(most <= 3);
+	CHECK_EQ(syslet_wait(fd, &w[0].o, 1, 0, 0), 0);	/* all reaped once */
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+TEST(wait_times_out_and_is_interrupted_by_signals)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct syslet_outcome o;
+	struct timespec t0, t1;
+	int fd = ctx_with_spares(0, 4);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(syslet_wait(fd, &o, 1, 1, 50 * 1000 * 1000), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 40);
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	alarm(1);
+	CHECK_EQ(syslet_wait(fd, &o, 1, 1, -1), -EINTR);
+	CHECK_EQ(syslet_wait(fd, &o, 2, 3, 0), -EINVAL);	/* min > nr */
+}
+
+TEST(close_with_a_chain_in_flight)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	__s64 n = -1;
+	int fd = ctx_with_spares(1, 4), p[2];
+
+	CHECK(pipe(p) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	close(fd);
+	/* The chain still runs to its end; its completion has nowhere to go. */
+	CHECK(write(p[1], "q", 1) == 1);
+	for (int i = 0; i < 200 && n != 1; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(n, 1);
+}
+
+TEST(process_exit_with_a_chain_blocked)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+		char buf[4];
+		__s64 n;
+		int fd = ctx_with_spares(2, 4), p[2];
+
+		if (pipe(p) != 0)
+			_exit(2);
+		read_atom(&a, p[0], buf, sizeof(buf), &n);
+		if (syslet_run(fd, &a, &o) != 0)
+			_exit(3);
+		_exit(0);	/* exit_group with the read still blocked */
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}

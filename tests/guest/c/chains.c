@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Synchronous chains: results feeding later arguments, stop flags and
+ * branches, counted loops, the atom budget, refused system calls, bad
+ * pointers and flags, set-up rules, ownership, seccomp and fatal signals.
+ */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+
+#include "tap.h"
+
+static int open_ctx(void)
+{
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	return fd;
+}
+
+/* Runs one chain and checks the ioctl itself succeeded. */
+static struct syslet_outcome run(int fd, struct syslet_atom *first)
+{
+	struct syslet_outcome o;
+
+	memset(&o, 0xa5, sizeof(o));
+	CHECK_EQ(syslet_run_sync(fd, first, &o), 0);
+	return o;
+}
+
+TEST(open_read_close_passes_results_along)
+{
+	static const char text[] = "hello, syslet";
+	const char *path = "/tmp/chain-read";
+	struct syslet_atom a[3];
+	struct syslet_outcome o;
+	__s64 file = -1, n = -1, closed = -1;
+	char buf[64] = { 0 };
+	int fd = open_ctx(), w;
+
+	w = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	CHECK(w >= 0 && write(w, text, strlen(text)) == (ssize_t)strlen(text));
+	close(w);
+
+	syslet_atom_prep(&a[0], SYS_openat, AT_FDCWD, syslet_ptr(path), O_RDONLY, 0, 0, 0);
+	syslet_atom_result(&a[0], &file);
+	syslet_atom_flags(&a[0], SYSLET_ATOM_STOP_NEGATIVE);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_read, 0, syslet_ptr(buf), sizeof(buf), 0, 0, 0);
+	syslet_atom_arg_ptr(&a[1], 0, &file);
+	syslet_atom_result(&a[1], &n);
+	syslet_atom_link(&a[1], &a[2]);
+	syslet_atom_prep(&a[2], SYS_close, 0, 0, 0, 0, 0, 0);
+	syslet_atom_arg_ptr(&a[2], 0, &file);
+	syslet_atom_result(&a[2], &closed);
+	a[2].cookie = 42;
+
+	o = run(fd, &a[0]);
+	CHECK_EQ(o.atoms_run, 3);
+	CHECK_EQ(o.flags, 0);
+	CHECK_EQ(o.result, 0);
+	CHECK_EQ(o.cookie, 42);
+	CHECK_EQ(o.last_atom, syslet_ptr(&a[2]));
+	CHECK(file >= 0);
+	CHECK_EQ(n, strlen(text));
+	CHECK(memcmp(buf, text, strlen(text)) == 0);
+	CHECK_EQ(closed, 0);
+	/* The chain's close really closed the file it opened. */
+	CHECK_ERR(fcntl((int)file, F_GETFD), EBADF);
+}
+
+/* A two-atom chain whose first atom has @flags; returns the outcome. */
+static struct syslet_outcome first_of_two(int fd, struct syslet_atom *a, __u32 flags)
+{
+	syslet_atom_flags(&a[0], flags);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	return run(fd, &a[0]);
+}
+
+TEST(stop_nonzero)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NONZERO);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_STOPPED);
+	CHECK_EQ(o.result, getpid());
+
+	/* A zero result does not stop it. */
+	__s64 word = -1;
+
+	syslet_atom_prep_add(&a[0], &word, 1);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NONZERO);
+	CHECK_EQ(o.atoms_run, 2);
+	CHECK_EQ(o.flags, 0);
+}
+
+TEST(stop_zero)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	__s64 word = -1;
+	int fd = open_ctx();
+
+	syslet_atom_prep_add(&a[0], &word, 1);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_ZERO);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_STOPPED);
+	CHECK_EQ(o.result, 0);
+	CHECK_EQ(word, 0);
+
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_ZERO);
+	CHECK_EQ(o.atoms_run, 2);
+}
+
+TEST(stop_negative)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a[0], SYS_close, (__u64)-1, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NEGATIVE);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_STOPPED);
+	CHECK_EQ(o.result, -EBADF);
+
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NEGATIVE);
+	CHECK_EQ(o.atoms_run, 2);
+}
+
+TEST(stop_nonpositive)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	__s64 word = -1;
+	int fd = open_ctx();
+
+	syslet_atom_prep_add(&a[0], &word, 1);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NONPOSITIVE);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_STOPPED);
+
+	syslet_atom_prep(&a[0], SYS_close, (__u64)-1, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NONPOSITIVE);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.result, -EBADF);
+
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	o = first_of_two(fd, a, SYSLET_ATOM_STOP_NONPOSITIVE);
+	CHECK_EQ(o.atoms_run, 2);
+}
+
+/*
+ * if (close(-1) < 0) errors++; else oks++;
+ * a[0] stops on a negative result and then skips to a[1], the "then"
+ * branch; otherwise it follows next to a[2], the "else" branch.
+ */
+static void branch(int fd, __u32 first_nr, __s64 *errors, __s64 *oks)
+{
+	struct syslet_atom a[3];
+
+	syslet_atom_prep(&a[0], first_nr, (__u64)-1, 0, 0, 0, 0, 0);
+	syslet_atom_flags(&a[0], SYSLET_ATOM_STOP_NEGATIVE | SYSLET_ATOM_SKIP_ON_STOP);
+	syslet_atom_link(&a[0], &a[2]);
+	syslet_atom_prep_add(&a[1], errors, 1);
+	syslet_atom_prep_add(&a[2], oks, 1);
+	run(fd, &a[0]);
+}
+
+TEST(skip_on_stop_makes_a_branch)
+{
+	__s64 errors = 0, oks = 0;
+	int fd = open_ctx();
+
+	branch(fd, SYS_close, &errors, &oks);
+	CHECK_EQ(errors, 1);
+	CHECK_EQ(oks, 0);
+	branch(fd, SYS_getpid, &errors, &oks);
+	CHECK_EQ(errors, 1);
+	CHECK_EQ(oks, 1);
+}
+
+TEST(counted_loop)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	__s64 left = 10, calls = 0;
+	int fd = open_ctx();
+
+	/* do { calls++; } while (--left != 0); as a[0] -> a[1] -> a[0] ... */
+	syslet_atom_prep_add(&a[0], &calls, 1);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep_add(&a[1], &left, -1);
+	syslet_atom_flags(&a[1], SYSLET_ATOM_STOP_ZERO);
+	syslet_atom_link(&a[1], &a[0]);
+	o = run(fd, &a[0]);
+	CHECK_EQ(o.atoms_run, 20);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_STOPPED);
+	CHECK_EQ(calls, 10);
+	CHECK_EQ(left, 0);
+}
+
+TEST(atom_budget_ends_an_endless_loop)
+{
+	struct syslet_setup s = { .atom_budget = 100 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(s.atom_budget, 100);
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_link(&a, &a);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -ELOOP);
+	CHECK_EQ(o.atoms_run, 100);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_ABORTED);
+}
+
+TEST(refused_system_calls)
+{
+	static const struct { int nr; const char *name; } refused[] = {
+		{ SYS_fork, "fork" }, { SYS_vfork, "vfork" }, { SYS_clone, "clone" },
+		{ SYS_clone3, "clone3" }, { SYS_execve, "execve" },
+		{ SYS_execveat, "execveat" }, { SYS_exit, "exit" },
+		{ SYS_exit_group, "exit_group" }, { SYS_rt_sigreturn, "rt_sigreturn" },
+		{ SYS_ptrace, "ptrace" }, { SYS_setuid, "setuid" }, { SYS_setgid, "setgid" },
+		{ SYS_setreuid, "setreuid" }, { SYS_setresuid, "setresuid" },
+		{ SYS_setfsuid, "setfsuid" }, { SYS_capset, "capset" },
+		{ SYS_ioctl, "ioctl (no recursion into /dev/syslet)" },
+		{ SYS_seccomp, "seccomp" }, { SYS_prctl, "prctl" }, { SYS_unshare, "unshare" },
+		{ SYS_setns, "setns" }, { SYS_io_uring_enter, "io_uring_enter" },
+		{ 100000, "an unknown number" },
+	};
+	int fd = open_ctx();
+
+	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+
+		/* Harmless arguments, should the call ever run. */
+		syslet_atom_prep(&a, refused[i].nr, (__u64)-1, 0, 0, 0, 0, 0);
+		if (refused[i].nr == SYS_ioctl) {
+			a.args[0] = fd;
+			a.args[1] = SYSLET_IOC_QUERY;
+		}
+		o = run(fd, &a);
+		if (o.result != -EOPNOTSUPP || o.atoms_run != 0 ||
+		    o.flags != SYSLET_OUTCOME_ABORTED)
+			FAIL("%s: result %lld, atoms_run %u, flags %#x", refused[i].name,
+			     (long long)o.result, o.atoms_run, o.flags);
+	}
+}
+
+TEST(bad_atom_addresses_end_the_chain_with_efault)
+{
+	static const __u64 bad[] = { 1, 0xffffffff81000000ULL, 0x7ffffffff000ULL - 8 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = run(fd, (struct syslet_atom *)(uintptr_t)bad[i]);
+		CHECK_EQ(o.result, -EFAULT);
+		CHECK_EQ(o.atoms_run, 0);
+		CHECK_EQ(o.flags, SYSLET_OUTCOME_ABORTED);
+		CHECK_EQ(o.last_atom, bad[i]);
+	}
+	/* A result pointer into the kernel: the call ran, the store failed. */
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	a.result = 0xffffffff81000000ULL;
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -EFAULT);
+	CHECK_EQ(o.flags, SYSLET_OUTCOME_ABORTED);
+	/* An argument pointer that cannot be read. */
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_arg_ptr(&a, 3, (void *)8);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -EFAULT);
+	CHECK_EQ(o.atoms_run, 0);
+}
+
+TEST(unknown_atom_flags_and_ops_are_einval)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	a.flags = 1U << 31;
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -EINVAL);
+	CHECK_EQ(o.atoms_run, 0);
+	syslet_atom_prep(&a, SYSLET_OP_BASE + 77, 0, 0, 0, 0, 0, 0);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -EINVAL);
+}
+
+TEST(bad_submissions_are_refused_whole)
+{
+	struct syslet_atom a;
+	struct syslet_submit s;
+	struct syslet_query q;
+	__u64 chain;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	chain = syslet_ptr(&a);
+	CHECK_EQ(syslet_query(fd, &q), 0);
+
+	memset(&s, 0, sizeof(s));
+	s.chains = syslet_ptr(&chain);
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* no chains */
+	s.nr_chains = q.max_batch + 1;
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* too many */
+	s.nr_chains = 1;
+	s.reserved[2] = 1;
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* reserved */
+	s.reserved[2] = 0;
+	s.flags = 1U << 30;
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* flags */
+	s.flags = 0;
+	s.chains = 0;
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EFAULT);		/* chain array */
+	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, NULL), EFAULT);
+	s.chains = syslet_ptr(&chain);
+	CHECK_EQ(ioctl(fd, SYSLET_IOC_SUBMIT, &s), 0);
+	CHECK_EQ(s.done, 1);
+}
+
+TEST(batch_runs_every_chain_in_order)
+{
+	struct syslet_atom a[8], *firsts[8];
+	struct syslet_outcome o[8];
+	__s64 word = 0;
+	int fd = open_ctx();
+
+	for (int i = 0; i < 8; i++) {
+		syslet_atom_prep_add(&a[i], &word, 1);
+		a[i].cookie = 100 + i;
+		firsts[i] = &a[i];
+	}
+	CHECK_EQ(syslet_submit_flags(fd, firsts, 8, o, SYSLET_SUBMIT_SYNC_ONLY, NULL), 8);
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ(o[i].cookie, 100 + i);
+		CHECK_EQ(o[i].result, i + 1);
+	}
+}
+
+TEST(setup_rules)
+{
+	struct syslet_setup s;
+	struct syslet_query q;
+	struct syslet_atom a;
+	int fd = open_ctx();
+
+	CHECK_EQ(syslet_query(fd, &q), 0);
+	memset(&s, 0, sizeof(s));
+	s.atom_budget = q.max_atom_budget + 1;
+	CHECK_EQ(syslet_setup(fd, &s), -EINVAL);
+	s.atom_budget = 0;
+	s.reserved[4] = 1;
+	CHECK_EQ(syslet_setup(fd, &s), -EINVAL);
+	s.reserved[4] = 0;
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(s.atom_budget, 4096);		/* the documented default */
+	CHECK_EQ(syslet_setup(fd, &s), -EBUSY);	/* only once */
+
+	fd = open_ctx();
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	run(fd, &a);
+	CHECK_EQ(syslet_setup(fd, &s), -EBUSY);	/* not after a submission */
+}
+
+TEST(context_used_from_a_forked_child_is_ebadfd)
+{
+	struct syslet_atom a;
+	struct syslet_query q;
+	struct syslet_outcome o;
+	int fd = open_ctx(), status;
+	pid_t pid;
+
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	pid = fork();
+	if (pid == 0) {
+		/* Querying the device is fine; using the context is not. */
+		if (syslet_query(fd, &q) != 0)
+			_exit(1);
+		_exit(syslet_run_sync(fd, &a, &o) == -EBADFD ? 0 : 2);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	/* The owner still can. */
+	o = run(fd, &a);
+	CHECK_EQ(o.result, getpid());
+}
+
+/* Installs a filter that answers @nr with @action; all else is allowed. */
+static void install_filter(int nr, __u32 action)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+TEST(seccomp_errno_filter_applies_to_atoms)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	install_filter(SYS_getppid, SECCOMP_RET_ERRNO | EACCES);
+	CHECK_ERR(syscall(SYS_getppid), EACCES);
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -EACCES);
+	/* Other calls still run. */
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, getpid());
+}
+
+TEST(seccomp_trap_filter_fails_the_atom_without_running_it)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	/* No SIGSYS arrives either: the default action would kill us. */
+	install_filter(SYS_getppid, SECCOMP_RET_TRAP);
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	o = run(fd, &a);
+	CHECK_EQ(o.result, -ENOSYS);
+	CHECK_EQ(o.atoms_run, 1);
+}
+
+TEST(seccomp_kill_filter_kills_the_process)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+		int fd = open_ctx();	/* a context of this process */
+
+		install_filter(SYS_getppid, SECCOMP_RET_KILL_PROCESS);
+		syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+		syslet_run_sync(fd, &a, &o);
+		_exit(0);	/* must not get here */
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
+		FAIL("child status %#x, wanted death by SIGSYS", status);
+}
+
+TEST(sigkill_ends_a_long_chain)
+{
+	struct syslet_setup s = { .atom_budget = 1 << 20 };
+	int fd = open_ctx(), status;
+	struct timespec t0, t1;
+	pid_t pid;
+
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+
+		/* Its own context: the parent's belongs to the parent. */
+		int cfd = syslet_open();
+		struct syslet_setup cs = { .atom_budget = 1 << 20 };
+
+		syslet_setup(cfd, &cs);
+		syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+		syslet_atom_link(&a, &a);
+		for (;;)
+			syslet_run_sync(cfd, &a, &o);
+	}
+	CHECK(pid > 0);
+	usleep(300 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* Between atoms, not after a million of them. */
+	CHECK(t1.tv_sec - t0.tv_sec < 5);
+}
+
+TEST(blocking_atom_runs_synchronously)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	struct timespec t0, t1;
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a, SYS_nanosleep, syslet_ptr(&ts), 0, 0, 0, 0, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	o = run(fd, &a);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_EQ(o.result, 0);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= 20000000L);
+}
+
+TEST(fdinfo_counts_chains_and_atoms)
+{
+	struct syslet_atom a[2];
+	char path[64], text[2048];
+	int fd = open_ctx(), info;
+	ssize_t n;
+
+	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_fork, 0, 0, 0, 0, 0, 0);
+	run(fd, &a[0]);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	info = open(path, O_RDONLY);
+	CHECK(info >= 0);
+	n = read(info, text, sizeof(text) - 1);
+	CHECK(n > 0);
+	text[n] = '\0';
+	if (!strstr(text, "syslet-chains:\t1\n") || !strstr(text, "syslet-atoms:\t1\n") ||
+	    !strstr(text, "syslet-refused:\t1\n") || !strstr(text, "syslet-aborted:\t1\n"))
+		FAIL("fdinfo:\n%s", text);
+}

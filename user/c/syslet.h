@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Header-only C helpers for /dev/syslet, on top of <linux/syslet.h>.
+ *
+ * Like liburing: everything is prefixed syslet_, functions return 0 (or a
+ * count) on success and -errno on failure, and never touch errno's meaning
+ * beyond what the system call sets.
+ *
+ *	struct syslet_atom a[3];
+ *	__s64 fd, n;
+ *
+ *	syslet_atom_prep(&a[0], SYS_openat, AT_FDCWD, (__u64)path, O_RDONLY, 0, 0, 0);
+ *	syslet_atom_result(&a[0], &fd);
+ *	syslet_atom_link(&a[0], &a[1]);
+ *	syslet_atom_prep(&a[1], SYS_read, 0, (__u64)buf, sizeof(buf), 0, 0, 0);
+ *	syslet_atom_arg_ptr(&a[1], 0, &fd);		   // fd comes from atom 0
+ *	syslet_atom_result(&a[1], &n);
+ *	...
+ *	if (syslet_run(sfd, &a[0], &outcome) == 0)	   // it blocked: queued
+ *		syslet_wait(sfd, &outcome, 1, 1, -1);
+ */
+#ifndef SYSLET_HELPERS_H
+#define SYSLET_HELPERS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/syslet.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define SYSLET_DEVICE "/dev/syslet"
+
+static inline __u64 syslet_ptr(const void *p)
+{
+	return (__u64)(uintptr_t)p;
+}
+
+/* Opens the device; returns the fd or -errno. */
+static inline int syslet_open(void)
+{
+	int fd = open(SYSLET_DEVICE, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static inline int syslet_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+static inline int syslet_query(int fd, struct syslet_query *q)
+{
+	return syslet_ioctl(fd, SYSLET_IOC_QUERY, q);
+}
+
+static inline int syslet_setup(int fd, struct syslet_setup *s)
+{
+	return syslet_ioctl(fd, SYSLET_IOC_SETUP, s);
+}
+
+/* Fills @a with system call (or SYSLET_OP_*) @nr and its six arguments. */
+static inline void syslet_atom_prep(struct syslet_atom *a, __u32 nr, __u64 a0, __u64 a1,
+				    __u64 a2, __u64 a3, __u64 a4, __u64 a5)
+{
+	memset(a, 0, sizeof(*a));
+	a->nr = nr;
+	a->args[0] = a0;
+	a->args[1] = a1;
+	a->args[2] = a2;
+	a->args[3] = a3;
+	a->args[4] = a4;
+	a->args[5] = a5;
+}
+
+/* SYSLET_OP_ADD: *word += delta. */
+static inline void syslet_atom_prep_add(struct syslet_atom *a, __s64 *word, __s64 delta)
+{
+	syslet_atom_prep(a, SYSLET_OP_ADD, syslet_ptr(word), (__u64)delta, 0, 0, 0, 0);
+}
+
+/* Makes argument @n of @a the __u64/__s64 at @p, read when the atom runs. */
+static inline void syslet_atom_arg_ptr(struct syslet_atom *a, unsigned int n, const void *p)
+{
+	a->flags |= SYSLET_ATOM_ARG_PTR(n);
+	a->args[n] = syslet_ptr(p);
+}
+
+static inline void syslet_atom_result(struct syslet_atom *a, __s64 *result)
+{
+	a->result = syslet_ptr(result);
+}
+
+static inline void syslet_atom_link(struct syslet_atom *a, const struct syslet_atom *next)
+{
+	a->next = syslet_ptr(next);
+}
+
+static inline void syslet_atom_flags(struct syslet_atom *a, __u32 flags)
+{
+	a->flags |= flags;
+}
+
+/*
+ * Runs @n chains (@firsts[i] is each one's first atom) with SYSLET_SUBMIT_*
+ * @flags. Outcomes of the chains that ran synchronously go to @outcomes
+ * (may be NULL); *@queued (may be NULL) gets how many went asynchronous.
+ * Returns the number of chains that ran synchronously, or -errno if the
+ * submission was refused.
+ */
+static inline int syslet_submit_flags(int fd, struct syslet_atom *const *firsts, unsigned int n,
+				      struct syslet_outcome *outcomes, __u32 flags,
+				      unsigned int *queued)
+{
+	struct syslet_submit s;
+	__u64 chains[n ? n : 1];
+	int ret;
+
+	for (unsigned int i = 0; i < n; i++)
+		chains[i] = syslet_ptr(firsts[i]);
+	memset(&s, 0, sizeof(s));
+	s.chains = syslet_ptr(chains);
+	s.nr_chains = n;
+	s.flags = flags;
+	s.outcomes = syslet_ptr(outcomes);
+	ret = syslet_ioctl(fd, SYSLET_IOC_SUBMIT, &s);
+	if (ret < 0)
+		return ret;
+	if (queued)
+		*queued = s.queued;
+	return (int)s.done;
+}
+
+static inline int syslet_submit(int fd, struct syslet_atom *const *firsts, unsigned int n,
+				struct syslet_outcome *outcomes, unsigned int *queued)
+{
+	return syslet_submit_flags(fd, firsts, n, outcomes, 0, queued);
+}
+
+/*
+ * Runs one chain; returns 1 if it ran synchronously (@outcome is filled),
+ * 0 if it went asynchronous (reap it with syslet_wait()), or -errno.
+ */
+static inline int syslet_run(int fd, struct syslet_atom *first, struct syslet_outcome *outcome)
+{
+	return syslet_submit(fd, &first, 1, outcome, NULL);
+}
+
+/* Runs one chain synchronously whatever blocks; returns 0 or -errno. */
+static inline int syslet_run_sync(int fd, struct syslet_atom *first,
+				  struct syslet_outcome *outcome)
+{
+	int ret = syslet_submit_flags(fd, &first, 1, outcome, SYSLET_SUBMIT_SYNC_ONLY, NULL);
+
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Waits up to @timeout_ns (negative: no limit) for at least @min completions
+ * of chains that went asynchronous and copies up to @n of them to @out.
+ * Returns how many were copied, or -errno (-ETIMEDOUT, -EINTR).
+ */
+static inline int syslet_wait(int fd, struct syslet_outcome *out, unsigned int n,
+			      unsigned int min, __s64 timeout_ns)
+{
+	struct syslet_wait w;
+	int ret;
+
+	memset(&w, 0, sizeof(w));
+	w.outcomes = syslet_ptr(out);
+	w.nr = n;
+	w.min_complete = min;
+	w.timeout_ns = timeout_ns;
+	ret = syslet_ioctl(fd, SYSLET_IOC_WAIT, &w);
+	return ret < 0 ? ret : (int)w.count;
+}
+
+#endif /* SYSLET_HELPERS_H */
