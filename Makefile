@@ -37,7 +37,7 @@ guest: bootstrap
 	@scripts/build-guest.sh $(FLAVOUR)
 
 run: bootstrap
-	@scripts/run-guest.sh demo $(FLAVOUR) >/dev/null
+	@scripts/run-guest.sh demo $(FLAVOUR)
 
 shell: bootstrap
 	@scripts/run-guest.sh shell $(FLAVOUR)
