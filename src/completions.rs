@@ -2,19 +2,21 @@
 
 // Copyright (C) 2026 The syslet authors.
 
-//! Completions of chains that went asynchronous.
+//! Completions of chains that went asynchronous: the ring and its overflow.
 //!
-//! Nothing is ever dropped: a chain may go asynchronous only after it
-//! reserved its completion's place ([`Completions::reserve`], lock-free, so
-//! the scheduler hook can do it), and the queue is allocated for the whole
-//! reservation limit up front, so posting never allocates and never fails.
-//! The queue is drained by `SYSLET_IOC_WAIT`; a place is given back only
-//! when its completion has been copied to user space.
+//! Nothing is ever dropped. A chain may go asynchronous only after it
+//! reserved a place ([`Completions::reserve`], lock-free, so the scheduler
+//! hook can do it); the overflow queue is allocated for every place up
+//! front, so posting never allocates and never fails. A completion goes to
+//! the ring when it has room, else to the overflow, from which it moves to
+//! the ring as user space frees entries. Its place is given back when it
+//! enters the ring.
+//!
+//! Lock: `state` (a mutex: only process context posts, waits or maps).
 
-use core::mem::size_of;
 use kernel::{
-    new_condvar,
     new_mutex,
+    new_poll_condvar,
     prelude::*,
     sync::{
         atomic::{
@@ -22,30 +24,90 @@ use kernel::{
             Full,
             Relaxed, //
         },
-        CondVar,
+        poll::PollCondVar,
         CondVarTimeoutResult,
         Mutex,
     },
     time::msecs_to_jiffies,
-    uaccess::UserSliceWriter,
 };
 
-use crate::uapi;
+use crate::{
+    ring::Ring,
+    uapi, //
+};
 
-/// A fixed-size FIFO of completions.
-struct Queue {
+/// Completions waiting for room in the ring: a fixed-size FIFO.
+struct Overflow {
     buf: KVec<uapi::syslet_outcome>,
     head: usize,
     len: usize,
 }
 
+impl Overflow {
+    fn front(&self) -> Option<&uapi::syslet_outcome> {
+        if self.len > 0 {
+            self.buf.get(self.head)
+        } else {
+            None
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.len > 0 {
+            self.head = (self.head + 1).checked_rem(self.buf.len()).unwrap_or(0);
+            self.len -= 1;
+        }
+    }
+
+    /// False only if full, which reservations rule out.
+    fn push(&mut self, o: uapi::syslet_outcome) -> bool {
+        let cap = self.buf.len();
+        if self.len >= cap {
+            return false;
+        }
+        let at = (self.head + self.len).checked_rem(cap).unwrap_or(0);
+        if let Some(slot) = self.buf.get_mut(at) {
+            *slot = o;
+            self.len += 1;
+            return true;
+        }
+        false
+    }
+}
+
+struct State {
+    ring: Option<Ring>,
+    overflow: Overflow,
+}
+
+impl State {
+    /// Moves overflowed completions into the ring while it has room.
+    /// Returns how many moved.
+    fn flush(&mut self) -> u32 {
+        let Some(ring) = self.ring.as_mut() else {
+            return 0;
+        };
+        let mut moved = 0;
+        while let Some(o) = self.overflow.front() {
+            if ring.room() == 0 || ring.push(o).is_err() {
+                break;
+            }
+            self.overflow.pop();
+            moved += 1;
+        }
+        // At most the overflow's size, a u32 limit.
+        ring.set_overflow(self.overflow.len as u32);
+        moved
+    }
+}
+
 #[pin_data]
 pub(crate) struct Completions {
     #[pin]
-    queue: Mutex<Queue>,
+    state: Mutex<State>,
     #[pin]
-    posted: CondVar,
-    /// Places promised: completions queued plus chains still running.
+    pub(crate) posted: PollCondVar,
+    /// Places promised: chains running asynchronously plus overflow.
     reserved: Atomic<u32>,
     limit: Atomic<u32>,
 }
@@ -53,27 +115,33 @@ pub(crate) struct Completions {
 impl Completions {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            queue <- new_mutex!(Queue { buf: KVec::new(), head: 0, len: 0 }, "Completions::queue"),
-            posted <- new_condvar!("Completions::posted"),
+            state <- new_mutex!(
+                State { ring: None, overflow: Overflow { buf: KVec::new(), head: 0, len: 0 } },
+                "Completions::state"
+            ),
+            posted <- new_poll_condvar!("Completions::posted"),
             reserved: Atomic::new(0),
             limit: Atomic::new(0),
         })
     }
 
-    /// Sizes the queue for `limit` completions. Before the first submission.
-    pub(crate) fn set_limit(&self, limit: u32) -> Result {
-        let mut buf = KVec::with_capacity(limit as usize, GFP_KERNEL)?;
-        for _ in 0..limit {
+    /// Creates the ring and sizes the overflow. Once, before the first
+    /// submission. Returns the ring's size in bytes.
+    pub(crate) fn init(&self, ring_entries: u32, max_pending: u32) -> Result<usize> {
+        let ring = Ring::new(ring_entries)?;
+        let size = ring.size();
+        let mut buf = KVec::with_capacity(max_pending as usize, GFP_KERNEL)?;
+        for _ in 0..max_pending {
             buf.push(uapi::syslet_outcome::default(), GFP_KERNEL)?;
         }
-        let mut q = self.queue.lock();
-        if q.len != 0 {
+        let mut st = self.state.lock();
+        if st.ring.is_some() {
             return Err(EBUSY);
         }
-        q.buf = buf;
-        q.head = 0;
-        self.limit.store(limit, Relaxed);
-        Ok(())
+        st.ring = Some(ring);
+        st.overflow = Overflow { buf, head: 0, len: 0 };
+        self.limit.store(max_pending, Relaxed);
+        Ok(size)
     }
 
     /// Reserves `n` places; false if that would pass the limit. Lock-free.
@@ -96,71 +164,89 @@ impl Completions {
         self.reserved.fetch_sub(n, Relaxed);
     }
 
-    /// Queues a completion whose place was reserved.
+    /// Posts a completion whose place was reserved.
     pub(crate) fn post(&self, outcome: uapi::syslet_outcome) {
-        let mut q = self.queue.lock();
-        let cap = q.buf.len();
-        // A reservation guarantees room: `len < reserved <= limit == cap`.
-        if q.len < cap {
-            let at = (q.head + q.len) % cap;
-            q.buf[at] = outcome;
-            q.len += 1;
+        let mut st = self.state.lock();
+        let mut freed = st.flush();
+        let direct = st.overflow.len == 0
+            && match st.ring.as_mut() {
+                Some(ring) => ring.room() > 0 && ring.push(&outcome).is_ok(),
+                None => false,
+            };
+        if direct {
+            freed += 1;
+        } else if !st.overflow.push(outcome) {
+            // Cannot happen: every posted completion holds a place.
+            pr_err!("syslet: completion overflow full despite reservations\n");
         }
-        drop(q);
+        let overflow = st.overflow.len as u32;
+        if let Some(ring) = st.ring.as_ref() {
+            ring.set_overflow(overflow);
+        }
+        drop(st);
+        self.unreserve(freed);
         self.posted.notify_all();
     }
 
-    /// Completions queued now.
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.lock().len
+    /// Whether a completion is waiting, in the ring or the overflow.
+    pub(crate) fn ready(&self) -> bool {
+        let mut st = self.state.lock();
+        let freed = st.flush();
+        let ready = st.overflow.len > 0 || st.ring.as_ref().is_some_and(|r| r.available() > 0);
+        drop(st);
+        self.unreserve(freed);
+        ready
     }
 
-    /// `SYSLET_IOC_WAIT`: waits for `min` completions (with `timeout_ns`,
-    /// negative for none), then copies up to `max` of them to `out`.
-    pub(crate) fn wait(
-        &self,
-        out: &mut UserSliceWriter,
-        max: usize,
-        min: usize,
-        timeout_ns: i64,
-    ) -> Result<usize> {
-        let mut q = self.queue.lock();
+    /// Completions waiting in the overflow, for fdinfo.
+    pub(crate) fn overflowed(&self) -> usize {
+        self.state.lock().overflow.len
+    }
+
+    /// `SYSLET_IOC_WAIT`: waits for `min` completions in the ring, with a
+    /// timeout (negative: none). Returns how many are there.
+    pub(crate) fn wait(&self, min: u32, timeout_ns: i64) -> Result<u32> {
+        let mut st = self.state.lock();
+        let entries = match st.ring.as_ref() {
+            Some(ring) => ring.available() + ring.room(),
+            None => return Err(EINVAL),
+        };
+        if min == 0 || min > entries {
+            return Err(EINVAL);
+        }
         let mut left = match timeout_ns {
             t if t < 0 => None,
             t => Some(msecs_to_jiffies((t / 1_000_000).try_into().unwrap_or(u32::MAX))),
         };
-        while q.len < min {
+        loop {
+            let freed = st.flush();
+            self.unreserve(freed);
+            // `ring` was checked above and never goes away.
+            let available = st.ring.as_ref().map_or(0, |r| r.available());
+            if available >= min {
+                return Ok(available);
+            }
             match left {
                 None => {
-                    if self.posted.wait_interruptible(&mut q) {
+                    if self.posted.wait_interruptible(&mut st) {
                         return Err(EINTR);
                     }
                 }
                 Some(0) => return Err(ETIMEDOUT),
-                Some(j) => match self.posted.wait_interruptible_timeout(&mut q, j) {
+                Some(j) => match self.posted.wait_interruptible_timeout(&mut st, j) {
                     CondVarTimeoutResult::Woken { jiffies } => left = Some(jiffies),
                     CondVarTimeoutResult::Timeout => left = Some(0),
                     CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
                 },
             }
         }
-        let n = q.len.min(max);
-        let cap = q.buf.len();
-        for i in 0..n {
-            let at = (q.head + i) % cap;
-            // A fault leaves the queue as it was: nothing is consumed.
-            out.write(&q.buf[at])?;
-        }
-        q.head = (q.head + n) % cap.max(1);
-        q.len -= n;
-        drop(q);
-        // `n` is at most the queue's size, a u32.
-        self.reserved.fetch_sub(n as u32, Relaxed);
-        Ok(n)
     }
-}
 
-/// Bytes of `n` outcomes in user memory.
-pub(crate) fn outcomes_len(n: usize) -> usize {
-    n * size_of::<uapi::syslet_outcome>()
+    /// Maps the ring into `vma`.
+    pub(crate) fn map(&self, vma: &kernel::mm::virt::VmaNew) -> Result {
+        match self.state.lock().ring.as_ref() {
+            Some(ring) => ring.map(vma),
+            None => Err(EINVAL),
+        }
+    }
 }

@@ -42,6 +42,9 @@ pub(crate) const DEFAULT_MAX_THREADS: u32 = 8;
 /// Cap on pending completions when set-up does not say, and its limit.
 pub(crate) const DEFAULT_MAX_PENDING: u32 = 256;
 pub(crate) const MAX_PENDING: u32 = 4096;
+/// Ring entries when set-up does not say, and their limit.
+pub(crate) const DEFAULT_RING_ENTRIES: u32 = 128;
+pub(crate) const MAX_RING_ENTRIES: u32 = 4096;
 
 /// Life cycle of a context; only moves forward.
 const STATE_NEW: u32 = 0;
@@ -96,9 +99,8 @@ impl Context {
     /// `SYSLET_IOC_SETUP`: applies `setup` (zero fields take defaults) and
     /// fills it with the values in force. Only once, before any submission.
     pub(crate) fn setup(&self, setup: &mut uapi::syslet_setup) -> Result {
-        if setup.flags & !uapi::SYSLET_SETUP_NO_SPARES != 0
-            || setup.reserved0 != 0
-            || setup.reserved.iter().any(|&r| r != 0)
+        // `ring_size` is an output and ignored here.
+        if setup.flags & !uapi::SYSLET_SETUP_NO_SPARES != 0 || setup.reserved.iter().any(|&r| r != 0)
         {
             return Err(EINVAL);
         }
@@ -115,20 +117,28 @@ impl Context {
             pick(setup.spares, DEFAULT_SPARES.min(max_threads), max_threads)?
         };
         let max_pending = pick(setup.max_pending, DEFAULT_MAX_PENDING, MAX_PENDING)?;
+        let ring_entries = pick(setup.ring_entries, DEFAULT_RING_ENTRIES, MAX_RING_ENTRIES)?;
+        if !ring_entries.is_power_of_two() {
+            return Err(EINVAL);
+        }
         if self.state.cmpxchg(STATE_NEW, STATE_SETTING_UP, Acquire).is_err() {
             return Err(EBUSY);
         }
-        let ret = self.completions.set_limit(max_pending);
+        let ret = self.completions.init(ring_entries, max_pending);
         if ret.is_ok() {
             self.atom_budget.store(budget, Relaxed);
             self.pool.configure(spares, max_threads);
+            self.state.store(STATE_READY, Release);
+        } else {
+            // Nothing was set: a later set-up may try again.
+            self.state.store(STATE_NEW, Release);
         }
-        self.state.store(STATE_READY, Release);
-        ret?;
+        setup.ring_size = ret? as u64;
         setup.atom_budget = budget;
         setup.spares = spares;
         setup.max_threads = max_threads;
         setup.max_pending = max_pending;
+        setup.ring_entries = ring_entries;
         Ok(())
     }
 
@@ -139,8 +149,20 @@ impl Context {
         }
         let mut setup = uapi::syslet_setup::default();
         match self.setup(&mut setup) {
-            // A set-up running at the same time finishes first or fails.
-            Ok(()) | Err(EBUSY) => Ok(()),
+            Ok(()) => Ok(()),
+            // Another thread is setting up: wait until it is done.
+            Err(EBUSY) => {
+                while self.state.load(Acquire) == STATE_SETTING_UP {
+                    kernel::task::might_sleep();
+                    // SAFETY: no preconditions; gives the other thread the CPU.
+                    unsafe { kernel::bindings::schedule() };
+                }
+                if self.state.load(Acquire) == STATE_READY {
+                    Ok(())
+                } else {
+                    Err(EAGAIN)
+                }
+            }
             Err(e) => Err(e),
         }
     }

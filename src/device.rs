@@ -11,8 +11,13 @@
 
 use core::mem::size_of;
 use kernel::{
+    bindings,
     fs::File,
-    sync::aref::ARef,
+    mm::virt::VmaNew,
+    sync::{
+        aref::ARef,
+        poll::PollTable, //
+    },
     ioctl::_IOC_SIZE,
     miscdevice::{
         MiscDevice,
@@ -29,7 +34,6 @@ use kernel::{
 
 use crate::{
     chain,
-    completions::outcomes_len,
     context::{
         Context,
         MAX_ATOM_BUDGET,
@@ -41,6 +45,11 @@ use crate::{
     },
     uapi, //
 };
+
+/// Bytes of `n` outcomes in user memory.
+fn outcomes_len(n: usize) -> usize {
+    n * size_of::<uapi::syslet_outcome>()
+}
 
 /// The state of one open `/dev/syslet` file.
 #[pin_data]
@@ -78,6 +87,21 @@ impl MiscDevice for SysletFile {
         }
     }
 
+    fn mmap(this: Pin<&SysletFile>, _file: &File, vma: &VmaNew) -> Result {
+        this.ctx.check_owner()?;
+        this.ctx.ensure_ready()?;
+        this.ctx.completions.map(vma)
+    }
+
+    fn poll(this: Pin<&SysletFile>, file: &File, table: &PollTable<'_>) -> Result<u32> {
+        table.register_wait(file, &this.ctx.completions.posted);
+        Ok(if this.ctx.completions.ready() {
+            bindings::POLLIN | bindings::POLLRDNORM
+        } else {
+            0
+        })
+    }
+
     fn show_fdinfo(this: Pin<&SysletFile>, m: &SeqFile, _file: &File) {
         let ctx = &this.ctx;
         seq_print!(m, "syslet-abi:\t{}\n", uapi::SYSLET_ABI_VERSION);
@@ -85,7 +109,7 @@ impl MiscDevice for SysletFile {
         seq_print!(m, "syslet-atom-budget:\t{}\n", ctx.atom_budget());
         seq_print!(m, "syslet-spares:\t{}\n", ctx.pool.parked());
         seq_print!(m, "syslet-threads:\t{}\n", ctx.pool.threads());
-        seq_print!(m, "syslet-completions-queued:\t{}\n", ctx.completions.queued());
+        seq_print!(m, "syslet-ring-overflow:\t{}\n", ctx.completions.overflowed());
         ctx.stats.show(m);
     }
 }
@@ -194,22 +218,15 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     status
 }
 
-/// `SYSLET_IOC_WAIT`: reap completions of chains that went asynchronous.
+/// `SYSLET_IOC_WAIT`: wait for completions in the ring.
 fn wait(ctx: &Context, user: UserSlice) -> Result<isize> {
     let (mut reader, mut writer) = user.reader_writer();
     let mut req: uapi::syslet_wait = reader.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+    if req.flags != 0 || req.reserved0 != 0 || req.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
     }
-    if req.nr == 0 || req.min_complete > req.nr {
-        return Err(EINVAL);
-    }
-    let addr = usize::try_from(req.outcomes).map_err(|_| EFAULT)?;
-    let nr = req.nr.min(crate::context::MAX_PENDING) as usize;
-    let mut out = UserSlice::new(UserPtr::from_addr(addr), outcomes_len(nr)).writer();
-    let count = ctx.completions.wait(&mut out, nr, req.min_complete as usize, req.timeout_ns)?;
-    // `count` <= `nr`, a u32.
-    req.count = count as u32;
+    ctx.ensure_ready()?;
+    req.available = ctx.completions.wait(req.min_complete, req.timeout_ns)?;
     writer.write(&req)?;
     Ok(0)
 }

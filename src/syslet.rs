@@ -13,6 +13,7 @@
 //! - [`chain`]: the atom interpreter,
 //! - [`threads`]: cachemiss threads and the takeover (the scheduler hook),
 //! - [`completions`]: completions of chains that went asynchronous,
+//! - [`ring`]: the completion ring user space maps,
 //! - [`policy`]: which system calls may run as atoms,
 //! - [`stats`]: per-context counters shown in fdinfo,
 //! - [`uapi`]: the ABI, generated from the uapi header.
@@ -30,6 +31,7 @@ mod completions;
 mod context;
 mod device;
 mod policy;
+mod ring;
 mod stats;
 mod threads;
 mod uapi;

@@ -17,7 +17,7 @@
  *	syslet_atom_result(&a[1], &n);
  *	...
  *	if (syslet_run(sfd, &a[0], &outcome) == 0)	   // it blocked: queued
- *		syslet_wait(sfd, &outcome, 1, 1, -1);
+ *		syslet_wait_reap(sfd, &ring, &outcome, 1, 1, -1);  // from the mmap'd ring
  */
 #ifndef SYSLET_HELPERS_H
 #define SYSLET_HELPERS_H
@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define SYSLET_DEVICE "/dev/syslet"
@@ -156,24 +157,83 @@ static inline int syslet_run_sync(int fd, struct syslet_atom *first,
 	return ret < 0 ? ret : 0;
 }
 
+/* The completion ring, mapped. */
+struct syslet_ring_map {
+	struct syslet_ring *hdr;
+	struct syslet_outcome *entries;
+	size_t size;
+};
+
 /*
- * Waits up to @timeout_ns (negative: no limit) for at least @min completions
- * of chains that went asynchronous and copies up to @n of them to @out.
- * Returns how many were copied, or -errno (-ETIMEDOUT, -EINTR).
+ * Maps the ring of a set-up context (@setup as filled by syslet_setup()).
+ * Returns 0 or -errno.
  */
-static inline int syslet_wait(int fd, struct syslet_outcome *out, unsigned int n,
-			      unsigned int min, __s64 timeout_ns)
+static inline int syslet_ring_mmap(int fd, const struct syslet_setup *setup,
+				   struct syslet_ring_map *r)
+{
+	void *p = mmap(NULL, setup->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	r->hdr = p;
+	r->entries = (struct syslet_outcome *)((char *)p + r->hdr->entries_offset);
+	r->size = setup->ring_size;
+	return 0;
+}
+
+static inline void syslet_ring_munmap(struct syslet_ring_map *r)
+{
+	munmap(r->hdr, r->size);
+}
+
+/* Completions in the ring now. */
+static inline unsigned int syslet_ring_ready(const struct syslet_ring_map *r)
+{
+	/* Acquire: the entries below tail are written before tail. */
+	return __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE) - r->hdr->head;
+}
+
+/* Copies up to @n completions from the ring to @out; returns how many. */
+static inline unsigned int syslet_ring_reap(struct syslet_ring_map *r,
+					    struct syslet_outcome *out, unsigned int n)
+{
+	unsigned int head = r->hdr->head, ready = syslet_ring_ready(r), i;
+
+	for (i = 0; i < n && i < ready; i++)
+		out[i] = r->entries[(head + i) & r->hdr->mask];
+	/* Release: done reading the entries before the kernel may reuse them. */
+	__atomic_store_n(&r->hdr->head, head + i, __ATOMIC_RELEASE);
+	return i;
+}
+
+/*
+ * Waits up to @timeout_ns (0: not at all; negative: no limit) until at least
+ * @min completions are in the ring. Returns how many are there, or -errno
+ * (-ETIMEDOUT, -EINTR).
+ */
+static inline int syslet_wait(int fd, unsigned int min, __s64 timeout_ns)
 {
 	struct syslet_wait w;
 	int ret;
 
 	memset(&w, 0, sizeof(w));
-	w.outcomes = syslet_ptr(out);
-	w.nr = n;
 	w.min_complete = min;
 	w.timeout_ns = timeout_ns;
 	ret = syslet_ioctl(fd, SYSLET_IOC_WAIT, &w);
-	return ret < 0 ? ret : (int)w.count;
+	return ret < 0 ? ret : (int)w.available;
+}
+
+/* Waits for @min completions, then reaps up to @n; returns how many or -errno. */
+static inline int syslet_wait_reap(int fd, struct syslet_ring_map *r, struct syslet_outcome *out,
+				   unsigned int n, unsigned int min, __s64 timeout_ns)
+{
+	if (syslet_ring_ready(r) < min) {
+		int ret = syslet_wait(fd, min, timeout_ns);
+
+		if (ret < 0)
+			return ret;
+	}
+	return (int)syslet_ring_reap(r, out, n);
 }
 
 #endif /* SYSLET_HELPERS_H */

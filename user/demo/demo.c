@@ -48,12 +48,16 @@ int main(void)
 	}
 	printf("demo: /dev/syslet speaks ABI version %u, features %#llx\n",
 	       q.abi_version, (unsigned long long)q.features);
-	/* One spare thread, parked, ready to take over a caller that blocks. */
+	/* One spare thread, parked, ready to take over a caller that blocks;
+	 * completions come back through a ring mapped into our memory. */
 	struct syslet_setup setup = { .spares = 1 };
+	struct syslet_ring_map ring = { 0 };
 
 	ret = syslet_setup(fd, &setup);
+	if (ret == 0)
+		ret = syslet_ring_mmap(fd, &setup, &ring);
 	if (ret < 0) {
-		fprintf(stderr, "demo: SYSLET_IOC_SETUP: %s\n", strerror(-ret));
+		fprintf(stderr, "demo: set-up: %s\n", strerror(-ret));
 		return 1;
 	}
 
@@ -109,12 +113,12 @@ int main(void)
 	       (long long)got);
 	if (write(p[1], "cachemiss done", 14) != 14)
 		return 1;
-	ret = syslet_wait(fd, &o, 1, 1, 5000000000LL);
+	ret = syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL);
 	if (ret != 1) {
 		fprintf(stderr, "demo: SYSLET_IOC_WAIT: %d\n", ret);
 		return 1;
 	}
-	printf("demo: completion: cookie %#llx, result %lld, buffer \"%s\"\n",
+	printf("demo: completion read from the mmap'd ring: cookie %#llx, result %lld, buffer \"%s\"\n",
 	       (unsigned long long)o.cookie, (long long)o.result, msg);
 	printf("demo: fdinfo of the context (seen from the thread that carries on):\n");
 	show_fdinfo(fd);

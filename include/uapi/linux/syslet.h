@@ -114,11 +114,15 @@ struct syslet_atom {
  *			finishing chains that went asynchronous (default 8, at
  *			most syslet_query.max_threads). At the cap, or with no
  *			spare parked, a blocking atom blocks the caller.
- * @max_pending:	cap on completions not yet reaped with SYSLET_IOC_WAIT,
- *			counting chains still running asynchronously (default
- *			256, at most 4096). At the cap chains stay synchronous,
- *			so no completion is ever dropped.
- * @reserved0, @reserved: zero.
+ * @max_pending:	cap on completions the kernel holds: chains running
+ *			asynchronously plus completions waiting for room in the
+ *			ring (default 256, at most 4096). At the cap chains stay
+ *			synchronous, so no completion is ever dropped.
+ * @ring_entries:	completions the ring holds: a power of two (default 128,
+ *			at most 4096).
+ * @ring_size:		out: bytes to mmap at offset 0 for the ring (ignored on
+ *			input).
+ * @reserved:		zero.
  */
 struct syslet_setup {
 	__u32 atom_budget;
@@ -126,8 +130,9 @@ struct syslet_setup {
 	__u32 spares;
 	__u32 max_threads;
 	__u32 max_pending;
-	__u32 reserved0;
-	__u64 reserved[5];
+	__u32 ring_entries;
+	__u64 ring_size;
+	__u64 reserved[4];
 };
 
 /* syslet_setup.flags */
@@ -203,30 +208,67 @@ struct syslet_outcome {
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
 
 /*
- * struct syslet_wait - reap completions of chains that went asynchronous.
+ * The completion ring: completions of chains that went asynchronous, in
+ * memory shared with the kernel. mmap the file at offset 0 for
+ * syslet_setup.ring_size bytes (MAP_SHARED, PROT_READ | PROT_WRITE), after
+ * SYSLET_IOC_SETUP or after the first submission. The header comes first;
+ * the entries, struct syslet_outcome each, start at @entries_offset.
  *
- * @outcomes:	user address of an array of @nr struct syslet_outcome.
- * @nr:		its length, >= 1.
- * @min_complete: wait until at least this many completions (<= @nr) are
- *		there; 0 does not wait.
- * @timeout_ns:	longest wait; negative waits without a limit.
- * @count:	out: completions copied to @outcomes, oldest first. They are
- *		consumed: each completion is returned exactly once.
+ * The kernel writes entry (tail & mask), then stores tail + 1 with release
+ * semantics. User space loads tail with acquire semantics, reads entries
+ * [head, tail), then stores the new head with release semantics; the kernel
+ * loads head with acquire semantics before it reuses an entry. Indices are
+ * free-running u32s. The kernel trusts nothing it reads there: a head that
+ * claims more than @entries free slots counts as a full ring.
+ *
+ * No completion is lost: when the ring is full, completions wait in the
+ * kernel (@overflow counts them) and move into the ring as room appears,
+ * which the kernel notices on SYSLET_IOC_WAIT, SYSLET_IOC_SUBMIT, poll and
+ * whenever it posts a completion. The file polls readable (EPOLLIN) while
+ * the ring or the overflow holds a completion.
+ *
+ * @head:	written by user space: the next entry to read.
+ * @tail:	written by the kernel: one past the last entry written.
+ * @entries:	number of entries, a power of two.
+ * @mask:	@entries - 1.
+ * @overflow:	completions waiting in the kernel for room.
  * @flags:	zero.
- * @reserved:	zero.
+ * @entries_offset: offset of the first entry from the start of the mapping.
+ */
+struct syslet_ring {
+	__u32 head;
+	__u32 pad0[15];
+	__u32 tail;
+	__u32 pad1[15];
+	__u32 entries;
+	__u32 mask;
+	__u32 overflow;
+	__u32 flags;
+	__u64 entries_offset;
+	__u64 reserved[5];
+};
+
+/*
+ * struct syslet_wait - wait for completions in the ring.
  *
- * SYSLET_IOC_WAIT returns 0 with @count >= @min_complete, or fails with
- * ETIMEDOUT when the timeout passed first, or EINTR when a signal came
- * first; on failure no completion is consumed.
+ * @min_complete: wait until at least this many completions are in the
+ *		ring (1 .. syslet_ring.entries).
+ * @flags:	zero.
+ * @timeout_ns:	longest wait; 0 does not wait, negative has no limit.
+ * @available:	out: completions in the ring (tail - head).
+ * @reserved0, @reserved: zero.
+ *
+ * SYSLET_IOC_WAIT returns 0 once at least @min_complete completions are in
+ * the ring, or fails with ETIMEDOUT when the timeout passed first, or EINTR
+ * when a signal came first.
  */
 struct syslet_wait {
-	__u64 outcomes;
-	__u32 nr;
 	__u32 min_complete;
-	__s64 timeout_ns;
-	__u32 count;
 	__u32 flags;
-	__u64 reserved[4];
+	__s64 timeout_ns;
+	__u32 available;
+	__u32 reserved0;
+	__u64 reserved[5];
 };
 
 #define SYSLET_IOC_QUERY	_IOR(SYSLET_IOC_MAGIC, 0x00, struct syslet_query)

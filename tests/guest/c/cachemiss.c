@@ -6,8 +6,10 @@
  * its completion, which SYSLET_IOC_WAIT returns.
  */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <syslet.h>
 #include <time.h>
@@ -41,7 +43,25 @@ static long fdinfo_value(int fd, const char *name)
 	return at ? strtol(at + strlen(name) + 2, NULL, 10) : -1;
 }
 
-/* A context with @spares spares parked (waits until they are). */
+/* The ring of the context the current test made (each test is a process). */
+static struct syslet_ring_map ring;
+
+/* A context with @spares spares parked (waits until they are), ring mapped. */
+static int ctx_setup(struct syslet_setup *s)
+{
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	if (!s->spares)
+		s->flags |= SYSLET_SETUP_NO_SPARES;
+	CHECK_EQ(syslet_setup(fd, s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, s, &ring), 0);
+	for (int i = 0; i < 500 && fdinfo_value(fd, "syslet-spares") < s->spares; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares"), s->spares);
+	return fd;
+}
+
 static int ctx_with_spares(unsigned int spares, unsigned int max_threads)
 {
 	struct syslet_setup s = {
@@ -53,6 +73,7 @@ static int ctx_with_spares(unsigned int spares, unsigned int max_threads)
 
 	CHECK(fd >= 0);
 	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
 	for (int i = 0; i < 500 && fdinfo_value(fd, "syslet-spares") < spares; i++)
 		usleep(10 * 1000);
 	CHECK_EQ(fdinfo_value(fd, "syslet-spares"), spares);
@@ -81,10 +102,10 @@ TEST(blocking_read_goes_async_and_its_completion_arrives)
 	CHECK_EQ(syslet_run(fd, &a, &o), 0);
 	/* The program carries on, on another kernel task. */
 	CHECK(gettid() != tid_before);
-	CHECK_EQ(syslet_wait(fd, &o, 1, 0, 0), 0);	/* nothing yet */
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 0, 0), 0);	/* nothing yet */
 	/* The caller itself feeds the read that is still blocked. */
 	CHECK(write(p[1], "hello", 5) == 5);
-	CHECK_EQ(syslet_wait(fd, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 	CHECK_EQ(o.cookie, 7);
 	CHECK_EQ(o.result, 5);
 	CHECK_EQ(o.atoms_run, 1);
@@ -133,7 +154,7 @@ TEST(program_state_survives_the_takeover)
 	CHECK(sigaltstack(NULL, &alt_now) == 0);
 	CHECK(alt_now.ss_sp == altstack && alt_now.ss_size == sizeof(altstack));
 	CHECK(write(p[1], "x", 1) == 1);
-	CHECK_EQ(syslet_wait(fd, &o, 1, 1, -1), 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, -1), 1);
 	CHECK_EQ(o.result, 1);
 }
 
@@ -219,7 +240,7 @@ TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 	CHECK_EQ(o[0].result, getpid());
 	CHECK(write(p[1], "ab", 2) == 2);
 	while (got < 2) {
-		int r = syslet_wait(fd, &o[got], 3 - got, 1, 5000000000LL);
+		int r = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
 
 		CHECK(r > 0);
 		got += r;
@@ -289,14 +310,14 @@ TEST(many_blocking_chains_from_threads_stay_under_the_thread_cap)
 		struct syslet_outcome o;
 		struct worker *owner;
 
-		CHECK_EQ(syslet_wait(fd, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 		owner = (struct worker *)(uintptr_t)o.cookie;
 		CHECK(owner >= w && owner < w + WORKERS && owner->queued);
 		CHECK_EQ(o.result, 1);
 		reaped++;
 	}
 	CHECK(most <= 3);
-	CHECK_EQ(syslet_wait(fd, &w[0].o, 1, 0, 0), 0);	/* all reaped once */
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &w[0].o, 1, 0, 0), 0);	/* all reaped once */
 }
 
 static void on_alarm(int sig)
@@ -312,13 +333,15 @@ TEST(wait_times_out_and_is_interrupted_by_signals)
 	int fd = ctx_with_spares(0, 4);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	CHECK_EQ(syslet_wait(fd, &o, 1, 1, 50 * 1000 * 1000), -ETIMEDOUT);
+	CHECK_EQ(syslet_wait(fd, 1, 50 * 1000 * 1000), -ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 40);
 	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
 	alarm(1);
-	CHECK_EQ(syslet_wait(fd, &o, 1, 1, -1), -EINTR);
-	CHECK_EQ(syslet_wait(fd, &o, 2, 3, 0), -EINVAL);	/* min > nr */
+	CHECK_EQ(syslet_wait(fd, 1, -1), -EINTR);
+	CHECK_EQ(syslet_wait(fd, 0, 0), -EINVAL);
+	CHECK_EQ(syslet_wait(fd, ring.hdr->entries + 1, 0), -EINVAL);
+	(void)o;
 }
 
 TEST(close_with_a_chain_in_flight)
@@ -362,4 +385,103 @@ TEST(process_exit_with_a_chain_blocked)
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ring_overflow_loses_no_completion)
+{
+	struct syslet_setup s = { .spares = 1, .max_threads = 2, .ring_entries = 4,
+				  .max_pending = 64 };
+	struct syslet_atom a[20], *firsts[20];
+	struct syslet_outcome o[8];
+	unsigned int queued = 0, seen = 0;
+	char buf[4];
+	__s64 n;
+	int fd = ctx_setup(&s), p[2];
+
+	CHECK(pipe(p) == 0);
+	read_atom(&a[0], p[0], buf, sizeof(buf), &n);
+	firsts[0] = &a[0];
+	for (int i = 1; i < 20; i++) {
+		syslet_atom_prep(&a[i], SYS_getpid, 0, 0, 0, 0, 0, 0);
+		a[i].cookie = i;
+		firsts[i] = &a[i];
+	}
+	a[0].cookie = 0;
+	CHECK_EQ(syslet_submit(fd, firsts, 20, o, &queued), 0);
+	CHECK_EQ(queued, 20);
+	CHECK(write(p[1], "w", 1) == 1);
+	/* 20 completions, a ring of 4: most wait in the kernel, none is lost. */
+	for (int tries = 0; tries < 500 && ring.hdr->overflow != 16; tries++)
+		usleep(10 * 1000);
+	CHECK_EQ(ring.hdr->overflow, 16);
+	CHECK_EQ(fdinfo_value(fd, "syslet-ring-overflow"), 16);
+	while (seen < 20) {
+		int got = syslet_wait_reap(fd, &ring, o, 3, 1, 5000000000LL);
+
+		CHECK(got > 0);
+		for (int i = 0; i < got; i++) {
+			CHECK_EQ(o[i].cookie, seen);	/* in order, each once */
+			CHECK_EQ(o[i].result, seen ? getpid() : 1);
+			seen++;
+		}
+	}
+	CHECK_EQ(ring.hdr->overflow, 0);
+	CHECK_EQ(syslet_ring_ready(&ring), 0);
+}
+
+TEST(poll_and_epoll_report_completions)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct pollfd pfd;
+	char buf[4];
+	__s64 n;
+	int fd = ctx_with_spares(1, 4), p[2], ep;
+
+	CHECK(pipe(p) == 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	CHECK(ep >= 0);
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 0), 0);		/* still blocked */
+	CHECK(write(p[1], "e", 1) == 1);
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 5000), 1);
+	CHECK(ev.events & EPOLLIN);
+	CHECK_EQ(poll(&pfd, 1, 0), 1);
+	CHECK(pfd.revents & POLLIN);
+	CHECK_EQ(syslet_ring_reap(&ring, &o, 1), 1);
+	CHECK_EQ(o.result, 1);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+}
+
+TEST(ring_distrusts_user_indices_and_bad_mappings)
+{
+	struct syslet_setup s = { .spares = 1, .max_threads = 4, .ring_entries = 8 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	__s64 n;
+	int fd = ctx_setup(&s), p[2];
+	__u32 head = ring.hdr->head;
+
+	CHECK(mmap(NULL, s.ring_size + 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+	CHECK(mmap(NULL, s.ring_size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0) == MAP_FAILED);
+	/* A head far ahead of the tail claims more room than the ring has:
+	 * the kernel takes the ring as full and keeps the completion. */
+	ring.hdr->head = head + 1000;
+	CHECK(pipe(p) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	CHECK(write(p[1], "h", 1) == 1);
+	for (int tries = 0; tries < 500 && ring.hdr->overflow != 1; tries++)
+		usleep(10 * 1000);
+	CHECK_EQ(ring.hdr->overflow, 1);
+	CHECK_EQ(ring.hdr->tail, head);
+	ring.hdr->head = head;
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.result, 1);
 }

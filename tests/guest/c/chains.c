@@ -370,9 +370,9 @@ TEST(setup_rules)
 	s.atom_budget = q.max_atom_budget + 1;
 	CHECK_EQ(syslet_setup(fd, &s), -EINVAL);
 	s.atom_budget = 0;
-	s.reserved[4] = 1;
+	s.reserved[3] = 1;
 	CHECK_EQ(syslet_setup(fd, &s), -EINVAL);
-	s.reserved[4] = 0;
+	s.reserved[3] = 0;
 	CHECK_EQ(syslet_setup(fd, &s), 0);
 	CHECK_EQ(s.atom_budget, 4096);		/* the documented default */
 	CHECK_EQ(syslet_setup(fd, &s), -EBUSY);	/* only once */

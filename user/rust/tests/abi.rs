@@ -52,10 +52,11 @@ fn facts() -> Vec<(String, String, u64)> {
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
         syslet_atom { nr, flags, result, next, args, cookie }
-        syslet_setup { atom_budget, flags, spares, max_threads, max_pending, reserved0, reserved }
+        syslet_setup { atom_budget, flags, spares, max_threads, max_pending, ring_entries, ring_size, reserved }
         syslet_submit { chains, nr_chains, flags, done, queued, outcomes, reserved }
         syslet_outcome { cookie, result, last_atom, atoms_run, flags }
-        syslet_wait { outcomes, nr, min_complete, timeout_ns, count, flags, reserved }
+        syslet_wait { min_complete, flags, timeout_ns, available, reserved0, reserved }
+        syslet_ring { head, tail, entries, mask, overflow, flags, entries_offset, reserved }
     }
     v
 }

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+
+// Copyright (C) 2026 The syslet authors.
+
+//! The completion ring: pages shared with user space.
+//!
+//! One header page (`struct syslet_ring`) and the entries after it, each a
+//! `struct syslet_outcome` (32 bytes, so none straddles a page). The kernel
+//! keeps its own copy of `tail` and only publishes it; it reads the user's
+//! `head` with acquire semantics and never trusts it beyond clamping. The
+//! memory-ordering contract is written in the uapi header.
+
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    bindings,
+    mm::virt::VmaNew,
+    page::{
+        Page,
+        PAGE_SIZE, //
+    },
+    prelude::*,
+    sync::atomic::{
+        Acquire,
+        Atomic,
+        Relaxed,
+        Release, //
+    },
+};
+
+use crate::uapi;
+
+const OUTCOME_SIZE: usize = size_of::<uapi::syslet_outcome>();
+const ENTRIES_OFFSET: usize = PAGE_SIZE;
+
+// Entries never straddle a page, and the header fits its page.
+const _: () = assert!(PAGE_SIZE % OUTCOME_SIZE == 0);
+const _: () = assert!(size_of::<uapi::syslet_ring>() <= PAGE_SIZE);
+
+/// The ring pages and the kernel's side of the indices.
+pub(crate) struct Ring {
+    pages: KVec<Page>,
+    entries: u32,
+    tail: u32,
+}
+
+impl Ring {
+    /// A ring of `entries` completions, a power of two.
+    pub(crate) fn new(entries: u32) -> Result<Self> {
+        let bytes = ENTRIES_OFFSET + entries as usize * OUTCOME_SIZE;
+        let n = bytes.div_ceil(PAGE_SIZE);
+        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+        }
+        let ring = Self { pages, entries, tail: 0 };
+        let header = uapi::syslet_ring {
+            entries,
+            mask: entries - 1,
+            entries_offset: ENTRIES_OFFSET as u64,
+            ..Default::default()
+        };
+        // SAFETY: the header is plain data and fits the first page, which
+        // nobody has mapped yet.
+        unsafe {
+            ring.pages[0].write_raw(
+                (&header as *const uapi::syslet_ring).cast(),
+                0,
+                size_of::<uapi::syslet_ring>(),
+            )?
+        };
+        Ok(ring)
+    }
+
+    /// Bytes user space maps.
+    pub(crate) fn size(&self) -> usize {
+        self.pages.len() * PAGE_SIZE
+    }
+
+    /// Runs `f` on the `u32` at byte `offset` of the header page.
+    fn header_word<R>(&self, offset: usize, f: impl FnOnce(&Atomic<u32>) -> R) -> R {
+        // SAFETY: the first page is ours and order 0; on x86-64 this is its
+        // direct-map address, valid until `kunmap_local` below.
+        let base = unsafe { bindings::kmap_local_page(self.pages[0].as_ptr()) };
+        // SAFETY: `offset` is that of a u32 field of the header, inside the
+        // page and 4-byte aligned; user space may write it at any time, which
+        // is why it is only accessed atomically.
+        let word = unsafe { Atomic::from_ptr(base.cast::<u8>().add(offset).cast::<u32>()) };
+        let r = f(word);
+        // SAFETY: pairs with the `kmap_local_page` above.
+        unsafe { bindings::kunmap_local(base) };
+        r
+    }
+
+    /// Free entries, by the user's head; a head that claims more than the
+    /// ring holds counts as a full ring.
+    pub(crate) fn room(&self) -> u32 {
+        let head = self.header_word(offset_of!(uapi::syslet_ring, head), |w| w.load(Acquire));
+        let used = self.tail.wrapping_sub(head);
+        self.entries.saturating_sub(used)
+    }
+
+    /// Entries user space has not consumed, as far as its head says.
+    pub(crate) fn available(&self) -> u32 {
+        self.entries - self.room()
+    }
+
+    /// Writes `o` at the tail and publishes it. The caller checked `room`.
+    pub(crate) fn push(&mut self, o: &uapi::syslet_outcome) -> Result {
+        let at = ENTRIES_OFFSET + (self.tail & (self.entries - 1)) as usize * OUTCOME_SIZE;
+        // SAFETY: `o` is plain data of OUTCOME_SIZE bytes; the entry lies in
+        // one page (checked above at build time).
+        unsafe {
+            self.pages[at / PAGE_SIZE].write_raw(
+                (o as *const uapi::syslet_outcome).cast(),
+                at % PAGE_SIZE,
+                OUTCOME_SIZE,
+            )?
+        };
+        self.tail = self.tail.wrapping_add(1);
+        let tail = self.tail;
+        // Release: the entry is visible before the tail that covers it.
+        self.header_word(offset_of!(uapi::syslet_ring, tail), |w| w.store(tail, Release));
+        Ok(())
+    }
+
+    /// Publishes how many completions wait in the kernel for room.
+    pub(crate) fn set_overflow(&self, n: u32) {
+        self.header_word(offset_of!(uapi::syslet_ring, overflow), |w| w.store(n, Relaxed));
+    }
+
+    /// Maps the ring into `vma`, which must not be larger than the ring.
+    pub(crate) fn map(&self, vma: &VmaNew) -> Result {
+        let len = vma.end() - vma.start();
+        if len > self.size() {
+            return Err(EINVAL);
+        }
+        if vma.executable() {
+            return Err(EPERM);
+        }
+        vma.try_clear_mayexec()?;
+        vma.set_dontcopy();
+        vma.set_dontexpand();
+        let mixed = vma.set_mixedmap();
+        for (i, page) in self.pages.iter().take(len.div_ceil(PAGE_SIZE)).enumerate() {
+            mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
+        }
+        Ok(())
+    }
+}
