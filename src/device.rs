@@ -147,7 +147,8 @@ fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
 fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
     let (mut reader, mut writer) = user.reader_writer();
     let mut req: uapi::syslet_submit = reader.read()?;
-    if req.flags & !uapi::SYSLET_SUBMIT_SYNC_ONLY != 0 || req.reserved.iter().any(|&r| r != 0) {
+    const KNOWN: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
+    if req.flags & !KNOWN != 0 || req.flags == KNOWN || req.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
     }
     if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
@@ -183,6 +184,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     // after it, at once: no chain that goes asynchronous lacks a place.
     let takeover =
         Takeover::new(&ctx.pool, &ctx.stats, arg as u64, req.nr_chains, &ctx.completions);
+    if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 && takeover.hand_off_now() {
+        takeover.became_carrier();
+    }
     let mut status = Ok(0);
     for (i, &first) in chains.iter().enumerate() {
         // `i` < MAX_BATCH.

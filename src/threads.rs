@@ -456,20 +456,39 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
     if t.may.load(Relaxed) == 0 || t.taken() {
         return;
     }
+    hand_off(t);
+}
+
+impl Takeover<'_> {
+    /// `SYSLET_SUBMIT_ASYNC_NOW`: hands the caller's context to a spare
+    /// before running anything. Returns whether it did; if not (no spare, a
+    /// cap), the submission runs as usual.
+    pub(crate) fn hand_off_now(&self) -> bool {
+        if self.carrier.is_none() {
+            return false;
+        }
+        hand_off(self)
+    }
+}
+
+/// Moves current's user context to a parked spare and wakes it; current
+/// becomes the carrier of the submission. Neither sleeps nor allocates:
+/// runs in the scheduler hook. Returns whether the handoff happened.
+fn hand_off(t: &Takeover<'_>) -> bool {
     if t.pool.threads() >= t.pool.max_threads.load(Relaxed) {
         Stats::bump(&t.stats.blocked_sync);
-        return;
+        return false;
     }
     let Some(slot) = t.pool.claim() else {
         Stats::bump(&t.stats.blocked_sync);
-        return;
+        return false;
     };
     // A place for the completion of this chain and of every one after it.
     let places = t.remaining();
     if !t.completions.reserve(places) {
         fetch_or(&t.pool.ready, slot.mask());
         Stats::bump(&t.stats.blocked_sync);
-        return;
+        return false;
     }
     let dst = slot.task.load(Relaxed);
     // SAFETY: `dst` is the slot's parked thread (it published the pointer
@@ -479,7 +498,7 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
         t.completions.unreserve(places);
         fetch_or(&t.pool.ready, slot.mask());
         Stats::bump(&t.stats.blocked_sync);
-        return;
+        return false;
     }
     let done = t.done.load(Relaxed);
     // SAFETY: we own the slot's handoff until we complete `go`.
@@ -499,6 +518,7 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
     unsafe { bindings::syslet_disarm() };
     // SAFETY: the spare waits on `go`; `complete` takes a raw spinlock only.
     unsafe { bindings::complete(slot.go.get()) };
+    true
 }
 
 /// The hook table registered with the kernel.

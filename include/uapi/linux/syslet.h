@@ -206,6 +206,8 @@ struct syslet_outcome {
 
 /* syslet_submit.flags */
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
+/* Go asynchronous before the first atom runs, if a spare is parked. */
+#define SYSLET_SUBMIT_ASYNC_NOW	(1U << 1)
 
 /*
  * The completion ring: completions of chains that went asynchronous, in

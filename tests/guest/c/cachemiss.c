@@ -485,3 +485,24 @@ TEST(ring_distrusts_user_indices_and_bad_mappings)
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 	CHECK_EQ(o.result, 1);
 }
+
+TEST(async_now_hands_off_before_the_first_atom)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	unsigned int queued = 0;
+	int fd = ctx_with_spares(1, 4);
+	pid_t tid = gettid();
+
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	a.cookie = 99;
+	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, &queued), 0);
+	CHECK_EQ(queued, 1);
+	CHECK(gettid() != tid);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.cookie, 99);
+	CHECK_EQ(o.result, getpid());
+	/* Both at once make no sense. */
+	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o,
+				     SYSLET_SUBMIT_ASYNC_NOW | SYSLET_SUBMIT_SYNC_ONLY, NULL), -EINVAL);
+}

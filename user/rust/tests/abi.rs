@@ -35,6 +35,7 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_IOC_SUBMIT,
         SYSLET_IOC_WAIT,
         SYSLET_SUBMIT_SYNC_ONLY,
+        SYSLET_SUBMIT_ASYNC_NOW,
         SYSLET_SETUP_NO_SPARES,
         SYSLET_FEAT_CACHEMISS,
         SYSLET_OP_BASE,
