@@ -188,6 +188,105 @@ impl From<sys::syslet_outcome> for Outcome {
     }
 }
 
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Every chain ran synchronously; the outcomes are filled in.
+    Done,
+    /// Chains `[done, done + queued)` went asynchronous (an atom of chain
+    /// `done` blocked); each posts one completion to the [`Ring`].
+    Queued {
+        /// Chains that ran synchronously (their outcomes are filled in).
+        done: usize,
+        /// Chains that will complete through the ring.
+        queued: usize,
+    },
+}
+
+/// The completion ring, mapped into this process.
+///
+/// Completions come out oldest first through [`Ring::completions`], an
+/// iterator that consumes what it yields (it moves the ring's head).
+#[derive(Debug)]
+pub struct Ring {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all index accesses are atomic.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    fn header(&self) -> &sys::syslet_ring {
+        // SAFETY: the mapping starts with the header and lives as long as
+        // `self`.
+        unsafe { &*self.base.cast::<sys::syslet_ring>() }
+    }
+
+    fn index(&self, field: &u32) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: `field` is a naturally aligned u32 of the shared header,
+        // which the kernel accesses atomically too.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(field as *const u32 as *mut u32) }
+    }
+
+    /// Completions in the ring now.
+    pub fn ready(&self) -> u32 {
+        let h = self.header();
+        // Acquire: entries below tail are written before tail.
+        self.index(&h.tail).load(std::sync::atomic::Ordering::Acquire)
+            .wrapping_sub(self.index(&h.head).load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Completions the kernel holds because the ring was full.
+    pub fn overflow(&self) -> u32 {
+        self.index(&self.header().overflow).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// An iterator over the completions in the ring now, consuming them.
+    pub fn completions(&mut self) -> Completions<'_> {
+        let left = self.ready();
+        Completions { ring: self, left }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are the mapping made in `map_ring`.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// Iterator over a [`Ring`]'s completions; see [`Ring::completions`].
+#[derive(Debug)]
+pub struct Completions<'a> {
+    ring: &'a mut Ring,
+    left: u32,
+}
+
+impl Iterator for Completions<'_> {
+    type Item = Outcome;
+
+    fn next(&mut self) -> Option<Outcome> {
+        if self.left == 0 {
+            return None;
+        }
+        let h = self.ring.header();
+        let head = self.ring.index(&h.head).load(std::sync::atomic::Ordering::Relaxed);
+        let off = h.entries_offset as usize
+            + (head & h.mask) as usize * std::mem::size_of::<sys::syslet_outcome>();
+        if off + std::mem::size_of::<sys::syslet_outcome>() > self.ring.len {
+            return None;
+        }
+        // SAFETY: the entry lies inside the mapping (checked) and was
+        // published by the tail loaded in `ready`.
+        let raw = unsafe { std::ptr::read_volatile(self.ring.base.add(off).cast::<sys::syslet_outcome>()) };
+        // Release: done reading the entry before the kernel may reuse it.
+        self.ring.index(&h.head).store(head.wrapping_add(1), std::sync::atomic::Ordering::Release);
+        self.left -= 1;
+        Some(raw.into())
+    }
+}
+
 /// The default path of the device node.
 pub const DEVICE_PATH: &str = "/dev/syslet";
 
@@ -253,6 +352,50 @@ impl Syslet {
         Ok(raw.atom_budget)
     }
 
+    /// Configures the context (once, before the first chain) with every
+    /// knob of `struct syslet_setup`; zero fields take the defaults. Returns
+    /// the values in force, including the ring's size.
+    pub fn setup_with(&self, mut raw: sys::syslet_setup) -> io::Result<sys::syslet_setup> {
+        // SAFETY: SYSLET_IOC_SETUP reads and writes one `struct syslet_setup`
+        // at the pointer, which refers to a live value of that type.
+        unsafe { self.ioctl(sys::SYSLET_IOC_SETUP, &mut raw as *mut _ as usize)? };
+        Ok(raw)
+    }
+
+    /// Maps the completion ring; `ring_size` comes from [`Syslet::setup_with`].
+    pub fn map_ring(&self, ring_size: u64) -> io::Result<Ring> {
+        let len = usize::try_from(ring_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a fresh shared mapping of our own file; nothing else of
+        // this process lives at the address the kernel picks.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Ring { base: p.cast(), len })
+    }
+
+    /// Waits until at least `min` completions are in the ring, or for
+    /// `timeout` (`None`: no limit). Returns how many are there.
+    pub fn wait(&self, min: u32, timeout: Option<std::time::Duration>) -> io::Result<u32> {
+        let mut raw = sys::syslet_wait {
+            min_complete: min,
+            timeout_ns: timeout.map_or(-1, |t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX)),
+            ..Default::default()
+        };
+        // SAFETY: SYSLET_IOC_WAIT reads and writes one `struct syslet_wait`.
+        unsafe { self.ioctl(sys::SYSLET_IOC_WAIT, &mut raw as *mut _ as usize)? };
+        Ok(raw.available)
+    }
+
     /// Runs the chain that starts at `first` and returns how it ended.
     ///
     /// # Safety
@@ -269,13 +412,35 @@ impl Syslet {
     }
 
     /// Runs a batch of chains, each from its first atom, in order, and
-    /// stores how each ended in `outcomes` (as long as `firsts`). Returns
-    /// how many chains ran.
+    /// stores how each ended in `outcomes` (as long as `firsts`); the chains
+    /// run synchronously whatever blocks. Returns how many chains ran.
     ///
     /// # Safety
     ///
     /// As for [`Syslet::run`], for every chain.
     pub unsafe fn submit(&self, firsts: &[&Atom], outcomes: &mut [Outcome]) -> io::Result<usize> {
+        // SAFETY: the caller's guarantees are ours.
+        match unsafe { self.submit_with(firsts, outcomes, sys::SYSLET_SUBMIT_SYNC_ONLY)? } {
+            Submitted::Done => Ok(firsts.len()),
+            Submitted::Queued { done, .. } => Ok(done),
+        }
+    }
+
+    /// Runs a batch of chains that may go asynchronous when an atom blocks
+    /// (`flags` are `SYSLET_SUBMIT_*` bits). If they do, this returns on
+    /// another kernel task (`gettid()` changes) while the rest of the batch
+    /// carries on in the kernel; its completions come through the [`Ring`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Syslet::run`], and every address in a chain that goes
+    /// asynchronous must stay valid until its completion has been reaped.
+    pub unsafe fn submit_with(
+        &self,
+        firsts: &[&Atom],
+        outcomes: &mut [Outcome],
+        flags: u32,
+    ) -> io::Result<Submitted> {
         if outcomes.len() != firsts.len() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
@@ -285,6 +450,7 @@ impl Syslet {
             chains: chains.as_ptr() as u64,
             nr_chains: u32::try_from(chains.len())
                 .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            flags,
             outcomes: raw_outcomes.as_mut_ptr() as u64,
             ..Default::default()
         };
@@ -295,7 +461,10 @@ impl Syslet {
         for (dst, src) in outcomes.iter_mut().zip(&raw_outcomes).take(done) {
             *dst = (*src).into();
         }
-        Ok(done)
+        Ok(match req.queued {
+            0 => Submitted::Done,
+            q => Submitted::Queued { done, queued: q as usize },
+        })
     }
 
     /// Issues a raw ioctl on the context and returns its non-negative result.

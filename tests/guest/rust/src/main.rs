@@ -6,6 +6,8 @@
 
 use std::panic;
 
+use std::os::fd::AsFd;
+
 use syslet::{sys, Atom, Syslet};
 
 type Case = fn() -> Result<(), String>;
@@ -115,6 +117,53 @@ fn counted_loop_and_refused_call() -> Result<(), String> {
     Ok(())
 }
 
+/// Waits until the context's fdinfo shows `want` parked spares.
+fn wait_for_spares(dev: &Syslet, want: u32) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/thread-self/fdinfo/{}", dev.as_fd().as_raw_fd());
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        if text.contains(&format!("syslet-spares:\t{want}\n")) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(format!("no {want} spares parked"))
+}
+
+fn blocking_read_completes_through_the_ring() -> Result<(), String> {
+    let dev = open()?;
+    let setup = dev
+        .setup_with(sys::syslet_setup { spares: 1, ..Default::default() })
+        .map_err(|e| e.to_string())?;
+    let mut ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
+    wait_for_spares(&dev, 1)?;
+    let mut p = [0i32; 2];
+    // SAFETY: `p` has room for the two descriptors.
+    ensure!(unsafe { libc::pipe(p.as_mut_ptr()) } == 0);
+    let mut buf = [0u8; 8];
+    let mut n = -1i64;
+    let read = Atom::syscall(libc::SYS_read)
+        .arg(0, p[0] as u64)
+        .arg(1, buf.as_mut_ptr() as u64)
+        .arg(2, buf.len() as u64)
+        .result_into(&mut n)
+        .cookie(0x51);
+    // SAFETY: the atom, the buffer and `n` live until the completion has
+    // been reaped below.
+    let submitted = unsafe { dev.submit_with(&[&read], &mut [syslet::Outcome::default()], 0) }
+        .map_err(|e| e.to_string())?;
+    ensure!(submitted == syslet::Submitted::Queued { done: 0, queued: 1 }, "{submitted:?}");
+    // SAFETY: writing two bytes from a static buffer to our pipe.
+    ensure!(unsafe { libc::write(p[1], b"ok".as_ptr().cast(), 2) } == 2);
+    dev.wait(1, Some(std::time::Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    let got: Vec<_> = ring.completions().collect();
+    ensure!(got.len() == 1 && got[0].cookie == 0x51 && got[0].result == 2, "{got:?}");
+    ensure!(n == 2 && &buf[..2] == b"ok");
+    ensure!(ring.ready() == 0 && ring.overflow() == 0);
+    Ok(())
+}
+
 const CASES: &[(&str, Case)] = &[
     ("rust_query_reports_abi_version", query_reports_abi_version),
     ("rust_unknown_ioctl_is_enotty", unknown_ioctl_is_enotty),
@@ -122,6 +171,7 @@ const CASES: &[(&str, Case)] = &[
     ("rust_query_bad_pointer_is_efault", query_bad_pointer_is_efault),
     ("rust_chain_passes_results_along", chain_passes_results_along),
     ("rust_counted_loop_and_refused_call", counted_loop_and_refused_call),
+    ("rust_blocking_read_completes_through_the_ring", blocking_read_completes_through_the_ring),
 ];
 
 fn main() {
