@@ -81,17 +81,23 @@ fn stops(flags: u32, result: i64) -> bool {
 
 fn read_atom(addr: u64) -> Result<uapi::syslet_atom> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE).reader().read()
+    UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE)
+        .reader()
+        .read()
 }
 
 fn read_u64(addr: u64) -> Result<u64> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<u64>()).reader().read()
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<u64>())
+        .reader()
+        .read()
 }
 
 fn write_i64(addr: u64, value: i64) -> Result {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<i64>()).writer().write(&value)
+    UserSlice::new(UserPtr::from_addr(addr), size_of::<i64>())
+        .writer()
+        .write(&value)
 }
 
 /// `SYSLET_OP_ADD`: `*args[0] += args[1]`, returning the new value. Not
@@ -114,8 +120,7 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> Result<i64> {
     // SAFETY: `args` is an array of six `unsigned long`s that lives across
     // the call, and `denied` is a valid place for the returned value. The
     // number was checked against the allowlist above, so it fits an `int`.
-    let may_run =
-        unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
+    let may_run = unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
     if !may_run {
         Stats::bump(&ctx.stats.seccomp_denied);
         // `c_long` is 64 bits on x86-64, the only architecture built.

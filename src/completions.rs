@@ -15,8 +15,7 @@
 //! Lock: `state` (a mutex: only process context posts, waits or maps).
 
 use kernel::{
-    new_mutex,
-    new_poll_condvar,
+    new_mutex, new_poll_condvar,
     prelude::*,
     sync::{
         atomic::{
@@ -25,8 +24,7 @@ use kernel::{
             Relaxed, //
         },
         poll::PollCondVar,
-        CondVarTimeoutResult,
-        Mutex,
+        CondVarTimeoutResult, Mutex,
     },
     time::msecs_to_jiffies,
 };
@@ -139,7 +137,11 @@ impl Completions {
             return Err(EBUSY);
         }
         st.ring = Some(ring);
-        st.overflow = Overflow { buf, head: 0, len: 0 };
+        st.overflow = Overflow {
+            buf,
+            head: 0,
+            len: 0,
+        };
         self.limit.store(max_pending, Relaxed);
         Ok(size)
     }
@@ -216,7 +218,9 @@ impl Completions {
         }
         let mut left = match timeout_ns {
             t if t < 0 => None,
-            t => Some(msecs_to_jiffies((t / 1_000_000).try_into().unwrap_or(u32::MAX))),
+            t => Some(msecs_to_jiffies(
+                (t / 1_000_000).try_into().unwrap_or(u32::MAX),
+            )),
         };
         loop {
             let freed = st.flush();

@@ -100,7 +100,8 @@ impl Context {
     /// fills it with the values in force. Only once, before any submission.
     pub(crate) fn setup(&self, setup: &mut uapi::syslet_setup) -> Result {
         // `ring_size` is an output and ignored here.
-        if setup.flags & !uapi::SYSLET_SETUP_NO_SPARES != 0 || setup.reserved.iter().any(|&r| r != 0)
+        if setup.flags & !uapi::SYSLET_SETUP_NO_SPARES != 0
+            || setup.reserved.iter().any(|&r| r != 0)
         {
             return Err(EINVAL);
         }
@@ -121,7 +122,11 @@ impl Context {
         if !ring_entries.is_power_of_two() {
             return Err(EINVAL);
         }
-        if self.state.cmpxchg(STATE_NEW, STATE_SETTING_UP, Acquire).is_err() {
+        if self
+            .state
+            .cmpxchg(STATE_NEW, STATE_SETTING_UP, Acquire)
+            .is_err()
+        {
             return Err(EBUSY);
         }
         let ret = self.completions.init(ring_entries, max_pending);

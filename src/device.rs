@@ -13,19 +13,19 @@ use core::mem::size_of;
 use kernel::{
     bindings,
     fs::File,
-    mm::virt::VmaNew,
-    sync::{
-        aref::ARef,
-        poll::PollTable, //
-    },
     ioctl::_IOC_SIZE,
     miscdevice::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
+    sync::{
+        aref::ARef,
+        poll::PollTable, //
+    },
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -64,7 +64,10 @@ impl MiscDevice for SysletFile {
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let owner = kernel::current!().tgid_nr_ns(None);
-        KBox::try_pin_init(try_pin_init!(Self { ctx <- Context::new(owner) }), GFP_KERNEL)
+        KBox::try_pin_init(
+            try_pin_init!(Self { ctx <- Context::new(owner) }),
+            GFP_KERNEL,
+        )
     }
 
     fn ioctl(this: Pin<&SysletFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -109,7 +112,11 @@ impl MiscDevice for SysletFile {
         seq_print!(m, "syslet-atom-budget:\t{}\n", ctx.atom_budget());
         seq_print!(m, "syslet-spares:\t{}\n", ctx.pool.parked());
         seq_print!(m, "syslet-threads:\t{}\n", ctx.pool.threads());
-        seq_print!(m, "syslet-ring-overflow:\t{}\n", ctx.completions.overflowed());
+        seq_print!(
+            m,
+            "syslet-ring-overflow:\t{}\n",
+            ctx.completions.overflowed()
+        );
         ctx.stats.show(m);
     }
 }
@@ -182,8 +189,13 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
 
     // A takeover reserves a completion for the blocked chain and every one
     // after it, at once: no chain that goes asynchronous lacks a place.
-    let takeover =
-        Takeover::new(&ctx.pool, &ctx.stats, arg as u64, req.nr_chains, &ctx.completions);
+    let takeover = Takeover::new(
+        &ctx.pool,
+        &ctx.stats,
+        arg as u64,
+        req.nr_chains,
+        &ctx.completions,
+    );
     if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 && takeover.hand_off_now() {
         takeover.became_carrier();
     }

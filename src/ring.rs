@@ -55,17 +55,22 @@ impl Ring {
         for _ in 0..n {
             pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
         }
-        let ring = Self { pages, entries, tail: 0 };
+        let ring = Self {
+            pages,
+            entries,
+            tail: 0,
+        };
         let header = uapi::syslet_ring {
             entries,
             mask: entries - 1,
             entries_offset: ENTRIES_OFFSET as u64,
             ..Default::default()
         };
+        let first = ring.pages.first().ok_or(ENOMEM)?;
         // SAFETY: the header is plain data and fits the first page, which
         // nobody has mapped yet.
         unsafe {
-            ring.pages[0].write_raw(
+            first.write_raw(
                 (&header as *const uapi::syslet_ring).cast(),
                 0,
                 size_of::<uapi::syslet_ring>(),
@@ -80,10 +85,11 @@ impl Ring {
     }
 
     /// Runs `f` on the `u32` at byte `offset` of the header page.
-    fn header_word<R>(&self, offset: usize, f: impl FnOnce(&Atomic<u32>) -> R) -> R {
-        // SAFETY: the first page is ours and order 0; on x86-64 this is its
+    fn header_word<R>(&self, offset: usize, f: impl FnOnce(&Atomic<u32>) -> R) -> Option<R> {
+        let page = self.pages.first()?;
+        // SAFETY: the page is ours and order 0; on x86-64 this is its
         // direct-map address, valid until `kunmap_local` below.
-        let base = unsafe { bindings::kmap_local_page(self.pages[0].as_ptr()) };
+        let base = unsafe { bindings::kmap_local_page(page.as_ptr()) };
         // SAFETY: `offset` is that of a u32 field of the header, inside the
         // page and 4-byte aligned; user space may write it at any time, which
         // is why it is only accessed atomically.
@@ -91,13 +97,16 @@ impl Ring {
         let r = f(word);
         // SAFETY: pairs with the `kmap_local_page` above.
         unsafe { bindings::kunmap_local(base) };
-        r
+        Some(r)
     }
 
     /// Free entries, by the user's head; a head that claims more than the
     /// ring holds counts as a full ring.
     pub(crate) fn room(&self) -> u32 {
-        let head = self.header_word(offset_of!(uapi::syslet_ring, head), |w| w.load(Acquire));
+        let Some(head) = self.header_word(offset_of!(uapi::syslet_ring, head), |w| w.load(Acquire))
+        else {
+            return 0;
+        };
         let used = self.tail.wrapping_sub(head);
         self.entries.saturating_sub(used)
     }
@@ -109,11 +118,13 @@ impl Ring {
 
     /// Writes `o` at the tail and publishes it. The caller checked `room`.
     pub(crate) fn push(&mut self, o: &uapi::syslet_outcome) -> Result {
-        let at = ENTRIES_OFFSET + (self.tail & (self.entries - 1)) as usize * OUTCOME_SIZE;
+        let at =
+            ENTRIES_OFFSET + (self.tail & self.entries.wrapping_sub(1)) as usize * OUTCOME_SIZE;
+        let page = self.pages.get(at / PAGE_SIZE).ok_or(EINVAL)?;
         // SAFETY: `o` is plain data of OUTCOME_SIZE bytes; the entry lies in
         // one page (checked above at build time).
         unsafe {
-            self.pages[at / PAGE_SIZE].write_raw(
+            page.write_raw(
                 (o as *const uapi::syslet_outcome).cast(),
                 at % PAGE_SIZE,
                 OUTCOME_SIZE,
@@ -122,13 +133,17 @@ impl Ring {
         self.tail = self.tail.wrapping_add(1);
         let tail = self.tail;
         // Release: the entry is visible before the tail that covers it.
-        self.header_word(offset_of!(uapi::syslet_ring, tail), |w| w.store(tail, Release));
+        self.header_word(offset_of!(uapi::syslet_ring, tail), |w| {
+            w.store(tail, Release)
+        });
         Ok(())
     }
 
     /// Publishes how many completions wait in the kernel for room.
     pub(crate) fn set_overflow(&self, n: u32) {
-        self.header_word(offset_of!(uapi::syslet_ring, overflow), |w| w.store(n, Relaxed));
+        self.header_word(offset_of!(uapi::syslet_ring, overflow), |w| {
+            w.store(n, Relaxed)
+        });
     }
 
     /// Maps the ring into `vma`, which must not be larger than the ring.

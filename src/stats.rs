@@ -61,10 +61,26 @@ impl Stats {
         seq_print!(m, "syslet-atoms:\t{}\n", self.atoms.load(Relaxed));
         seq_print!(m, "syslet-aborted:\t{}\n", self.aborted.load(Relaxed));
         seq_print!(m, "syslet-refused:\t{}\n", self.refused.load(Relaxed));
-        seq_print!(m, "syslet-seccomp-denied:\t{}\n", self.seccomp_denied.load(Relaxed));
+        seq_print!(
+            m,
+            "syslet-seccomp-denied:\t{}\n",
+            self.seccomp_denied.load(Relaxed)
+        );
         seq_print!(m, "syslet-went-async:\t{}\n", self.went_async.load(Relaxed));
-        seq_print!(m, "syslet-blocked-sync:\t{}\n", self.blocked_sync.load(Relaxed));
-        seq_print!(m, "syslet-spares-spawned:\t{}\n", self.spawned.load(Relaxed));
-        seq_print!(m, "syslet-spares-failed:\t{}\n", self.spawn_failed.load(Relaxed));
+        seq_print!(
+            m,
+            "syslet-blocked-sync:\t{}\n",
+            self.blocked_sync.load(Relaxed)
+        );
+        seq_print!(
+            m,
+            "syslet-spares-spawned:\t{}\n",
+            self.spawned.load(Relaxed)
+        );
+        seq_print!(
+            m,
+            "syslet-spares-failed:\t{}\n",
+            self.spawn_failed.load(Relaxed)
+        );
     }
 }

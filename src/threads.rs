@@ -389,7 +389,9 @@ impl<'a> Takeover<'a> {
             }
             // SAFETY: `all` is valid; this changes current's own mask only
             // (SIGKILL and SIGSTOP stay deliverable).
-            unsafe { bindings::sigprocmask(bindings::SIG_SETMASK as i32, &mut all, ptr::null_mut()) };
+            unsafe {
+                bindings::sigprocmask(bindings::SIG_SETMASK as i32, &mut all, ptr::null_mut())
+            };
         }
     }
 
@@ -528,7 +530,9 @@ struct Hooks(bindings::syslet_hook_ops);
 // SAFETY: the table is immutable.
 unsafe impl Sync for Hooks {}
 
-static HOOKS: Hooks = Hooks(bindings::syslet_hook_ops { sleeping: Some(sleeping) });
+static HOOKS: Hooks = Hooks(bindings::syslet_hook_ops {
+    sleeping: Some(sleeping),
+});
 
 /// The registration of [`sleeping`] with the scheduler, for the module's
 /// lifetime. Only one syslet engine can be registered at a time.

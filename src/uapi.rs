@@ -32,4 +32,12 @@ macro_rules! plain_data {
     )*};
 }
 
-plain_data!(syslet_query, syslet_atom, syslet_setup, syslet_submit, syslet_outcome, syslet_wait, syslet_ring);
+plain_data!(
+    syslet_query,
+    syslet_atom,
+    syslet_setup,
+    syslet_submit,
+    syslet_outcome,
+    syslet_wait,
+    syslet_ring
+);

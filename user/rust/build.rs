@@ -17,5 +17,7 @@ fn main() {
         .generate()
         .expect("bindgen could not read include/uapi/linux/syslet.h");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("syslet_uapi.rs");
-    bindings.write_to_file(out).expect("cannot write the generated bindings");
+    bindings
+        .write_to_file(out)
+        .expect("cannot write the generated bindings");
 }

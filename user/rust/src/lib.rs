@@ -100,7 +100,14 @@ impl Atom {
     }
 
     const fn zeroed() -> sys::syslet_atom {
-        sys::syslet_atom { nr: 0, flags: 0, result: 0, next: 0, args: [0; 6], cookie: 0 }
+        sys::syslet_atom {
+            nr: 0,
+            flags: 0,
+            result: 0,
+            next: 0,
+            args: [0; 6],
+            cookie: 0,
+        }
     }
 
     /// Sets argument `n` (0..6) to `value`.
@@ -233,13 +240,18 @@ impl Ring {
     pub fn ready(&self) -> u32 {
         let h = self.header();
         // Acquire: entries below tail are written before tail.
-        self.index(&h.tail).load(std::sync::atomic::Ordering::Acquire)
-            .wrapping_sub(self.index(&h.head).load(std::sync::atomic::Ordering::Relaxed))
+        self.index(&h.tail)
+            .load(std::sync::atomic::Ordering::Acquire)
+            .wrapping_sub(
+                self.index(&h.head)
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
     }
 
     /// Completions the kernel holds because the ring was full.
     pub fn overflow(&self) -> u32 {
-        self.index(&self.header().overflow).load(std::sync::atomic::Ordering::Relaxed)
+        self.index(&self.header().overflow)
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// An iterator over the completions in the ring now, consuming them.
@@ -271,7 +283,10 @@ impl Iterator for Completions<'_> {
             return None;
         }
         let h = self.ring.header();
-        let head = self.ring.index(&h.head).load(std::sync::atomic::Ordering::Relaxed);
+        let head = self
+            .ring
+            .index(&h.head)
+            .load(std::sync::atomic::Ordering::Relaxed);
         let off = h.entries_offset as usize
             + (head & h.mask) as usize * std::mem::size_of::<sys::syslet_outcome>();
         if off + std::mem::size_of::<sys::syslet_outcome>() > self.ring.len {
@@ -279,9 +294,13 @@ impl Iterator for Completions<'_> {
         }
         // SAFETY: the entry lies inside the mapping (checked) and was
         // published by the tail loaded in `ready`.
-        let raw = unsafe { std::ptr::read_volatile(self.ring.base.add(off).cast::<sys::syslet_outcome>()) };
+        let raw = unsafe {
+            std::ptr::read_volatile(self.ring.base.add(off).cast::<sys::syslet_outcome>())
+        };
         // Release: done reading the entry before the kernel may reuse it.
-        self.ring.index(&h.head).store(head.wrapping_add(1), std::sync::atomic::Ordering::Release);
+        self.ring
+            .index(&h.head)
+            .store(head.wrapping_add(1), std::sync::atomic::Ordering::Release);
         self.left -= 1;
         Some(raw.into())
     }
@@ -345,7 +364,10 @@ impl Syslet {
     /// Configures the context (once, before the first chain): the most atoms
     /// one chain may run, 0 for the default. Returns the budget in force.
     pub fn setup(&self, atom_budget: u32) -> io::Result<u32> {
-        let mut raw = sys::syslet_setup { atom_budget, ..Default::default() };
+        let mut raw = sys::syslet_setup {
+            atom_budget,
+            ..Default::default()
+        };
         // SAFETY: SYSLET_IOC_SETUP reads and writes one `struct syslet_setup`
         // at the pointer, which refers to a live value of that type.
         unsafe { self.ioctl(sys::SYSLET_IOC_SETUP, &mut raw as *mut _ as usize)? };
@@ -364,7 +386,8 @@ impl Syslet {
 
     /// Maps the completion ring; `ring_size` comes from [`Syslet::setup_with`].
     pub fn map_ring(&self, ring_size: u64) -> io::Result<Ring> {
-        let len = usize::try_from(ring_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let len =
+            usize::try_from(ring_size).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: a fresh shared mapping of our own file; nothing else of
         // this process lives at the address the kernel picks.
         let p = unsafe {
@@ -380,7 +403,10 @@ impl Syslet {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Ring { base: p.cast(), len })
+        Ok(Ring {
+            base: p.cast(),
+            len,
+        })
     }
 
     /// Waits until at least `min` completions are in the ring, or for
@@ -463,7 +489,10 @@ impl Syslet {
         }
         Ok(match req.queued {
             0 => Submitted::Done,
-            q => Submitted::Queued { done, queued: q as usize },
+            q => Submitted::Queued {
+                done,
+                queued: q as usize,
+            },
         })
     }
 
@@ -507,7 +536,10 @@ mod tests {
 
     #[test]
     fn atom_is_the_raw_atom() {
-        assert_eq!(std::mem::size_of::<Atom>(), std::mem::size_of::<sys::syslet_atom>());
+        assert_eq!(
+            std::mem::size_of::<Atom>(),
+            std::mem::size_of::<sys::syslet_atom>()
+        );
         assert_eq!(std::mem::size_of::<Atom>(), 80);
     }
 

@@ -88,7 +88,9 @@ fn c_facts(mflag: &str) -> HashMap<String, u64> {
         .status()
         .expect("cannot run cc");
     assert!(status.success(), "cc {mflag} failed");
-    let out = Command::new(&exe).output().expect("cannot run the C program");
+    let out = Command::new(&exe)
+        .output()
+        .expect("cannot run the C program");
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -32,7 +32,11 @@ fn open() -> Result<Syslet, String> {
 
 fn query_reports_abi_version() -> Result<(), String> {
     let q = open()?.query().map_err(|e| e.to_string())?;
-    ensure!(q.abi_version == sys::SYSLET_ABI_VERSION, "abi_version {}", q.abi_version);
+    ensure!(
+        q.abi_version == sys::SYSLET_ABI_VERSION,
+        "abi_version {}",
+        q.abi_version
+    );
     ensure!(q.query_size as usize == std::mem::size_of::<sys::syslet_query>());
     Ok(())
 }
@@ -82,7 +86,10 @@ fn chain_passes_results_along() -> Result<(), String> {
             .arg(1, buf.as_mut_ptr() as u64)
             .arg(2, buf.len() as u64)
             .result_into(&mut n),
-        Atom::syscall(libc::SYS_close).arg_from(0, &fd).result_into(&mut closed).cookie(3),
+        Atom::syscall(libc::SYS_close)
+            .arg_from(0, &fd)
+            .result_into(&mut closed)
+            .cookie(3),
     ];
     syslet::link(&mut chain);
     // SAFETY: the chain, the path, the buffer and the result slots all live
@@ -101,19 +108,28 @@ fn chain_passes_results_along() -> Result<(), String> {
 fn counted_loop_and_refused_call() -> Result<(), String> {
     let dev = open()?;
     let (mut left, mut calls) = (5i64, 0i64);
-    let mut chain = [Atom::add(&mut calls, 1), Atom::add(&mut left, -1).stop_on(syslet::STOP_ZERO)];
+    let mut chain = [
+        Atom::add(&mut calls, 1),
+        Atom::add(&mut left, -1).stop_on(syslet::STOP_ZERO),
+    ];
     syslet::link(&mut chain);
     // Close the loop: the second atom goes back to the first.
     let (first, second) = chain.split_at_mut(1);
     second[0].set_next(&first[0]);
     // SAFETY: as above, everything lives until `run` returns.
     let o = unsafe { dev.run(&chain[0]) }.map_err(|e| e.to_string())?;
-    ensure!(o.stopped && o.atoms_run == 10 && calls == 5 && left == 0, "{o:?} {calls} {left}");
+    ensure!(
+        o.stopped && o.atoms_run == 10 && calls == 5 && left == 0,
+        "{o:?} {calls} {left}"
+    );
 
     let fork = Atom::syscall(libc::SYS_fork);
     // SAFETY: a refused call never runs; the atom lives across the call.
     let o = unsafe { dev.run(&fork) }.map_err(|e| e.to_string())?;
-    ensure!(o.aborted && o.result == -(libc::EOPNOTSUPP as i64) && o.atoms_run == 0, "{o:?}");
+    ensure!(
+        o.aborted && o.result == -(libc::EOPNOTSUPP as i64) && o.atoms_run == 0,
+        "{o:?}"
+    );
     Ok(())
 }
 
@@ -134,7 +150,10 @@ fn wait_for_spares(dev: &Syslet, want: u32) -> Result<(), String> {
 fn blocking_read_completes_through_the_ring() -> Result<(), String> {
     let dev = open()?;
     let setup = dev
-        .setup_with(sys::syslet_setup { spares: 1, ..Default::default() })
+        .setup_with(sys::syslet_setup {
+            spares: 1,
+            ..Default::default()
+        })
         .map_err(|e| e.to_string())?;
     let mut ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
     wait_for_spares(&dev, 1)?;
@@ -153,12 +172,19 @@ fn blocking_read_completes_through_the_ring() -> Result<(), String> {
     // been reaped below.
     let submitted = unsafe { dev.submit_with(&[&read], &mut [syslet::Outcome::default()], 0) }
         .map_err(|e| e.to_string())?;
-    ensure!(submitted == syslet::Submitted::Queued { done: 0, queued: 1 }, "{submitted:?}");
+    ensure!(
+        submitted == syslet::Submitted::Queued { done: 0, queued: 1 },
+        "{submitted:?}"
+    );
     // SAFETY: writing two bytes from a static buffer to our pipe.
     ensure!(unsafe { libc::write(p[1], b"ok".as_ptr().cast(), 2) } == 2);
-    dev.wait(1, Some(std::time::Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    dev.wait(1, Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     let got: Vec<_> = ring.completions().collect();
-    ensure!(got.len() == 1 && got[0].cookie == 0x51 && got[0].result == 2, "{got:?}");
+    ensure!(
+        got.len() == 1 && got[0].cookie == 0x51 && got[0].result == 2,
+        "{got:?}"
+    );
     ensure!(n == 2 && &buf[..2] == b"ok");
     ensure!(ring.ready() == 0 && ring.overflow() == 0);
     Ok(())
@@ -167,11 +193,26 @@ fn blocking_read_completes_through_the_ring() -> Result<(), String> {
 const CASES: &[(&str, Case)] = &[
     ("rust_query_reports_abi_version", query_reports_abi_version),
     ("rust_unknown_ioctl_is_enotty", unknown_ioctl_is_enotty),
-    ("rust_contexts_are_independent_files", contexts_are_independent_files),
-    ("rust_query_bad_pointer_is_efault", query_bad_pointer_is_efault),
-    ("rust_chain_passes_results_along", chain_passes_results_along),
-    ("rust_counted_loop_and_refused_call", counted_loop_and_refused_call),
-    ("rust_blocking_read_completes_through_the_ring", blocking_read_completes_through_the_ring),
+    (
+        "rust_contexts_are_independent_files",
+        contexts_are_independent_files,
+    ),
+    (
+        "rust_query_bad_pointer_is_efault",
+        query_bad_pointer_is_efault,
+    ),
+    (
+        "rust_chain_passes_results_along",
+        chain_passes_results_along,
+    ),
+    (
+        "rust_counted_loop_and_refused_call",
+        counted_loop_and_refused_call,
+    ),
+    (
+        "rust_blocking_read_completes_through_the_ring",
+        blocking_read_completes_through_the_ring,
+    ),
 ];
 
 fn main() {
