@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 flavour="${1:?usage: $0 release|debug}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
-mapfile -t make_args <"$kdir/.syslet-make-args"
+mapfile -t make_args < <(grep -v "^$" "$kdir/.syslet-make-args" || true)
 mo="$REPO/out/module-$flavour"
 mkdir -p "$mo"
 make -s -C "$kdir" M="$REPO" MO="$mo" "${make_args[@]}" -j"$(nproc)" modules >&2
