@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <syslet.h>
 #include <time.h>
@@ -212,6 +214,7 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
 	CHECK_EQ(s.spares, 0);
 	f = (struct feeder){ p[1], 50 };
 	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);	/* no spare can start now */
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 1);
 	CHECK_EQ(o.result, 5);
@@ -505,4 +508,91 @@ TEST(async_now_hands_off_before_the_first_atom)
 	/* Both at once make no sense. */
 	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o,
 				     SYSLET_SUBMIT_ASYNC_NOW | SYSLET_SUBMIT_SYNC_ONLY, NULL), -EINVAL);
+}
+
+/* Live (not zombie) threads of this process, from /proc/self/task. */
+static int count_threads(void)
+{
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		char path[300], stat[512], *state;
+		ssize_t len;
+		int f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", d->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		len = read(f, stat, sizeof(stat) - 1);
+		close(f);
+		if (len <= 0)
+			continue;
+		stat[len] = '\0';
+		state = strrchr(stat, ')');
+		if (state && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X')
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+TEST(closing_the_context_ends_every_thread_it_made)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	__s64 n = -1;
+	int before = count_threads(), fd = ctx_with_spares(3, 6), p[2];
+
+	CHECK(count_threads() >= before + 3);
+	CHECK(pipe(p) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	CHECK(write(p[1], "t", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	syslet_ring_munmap(&ring);
+	close(fd);
+	/* The spares exit as the context goes; the carrier after its chain. */
+	for (int i = 0; i < 500 && count_threads() != before; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(count_threads(), before);
+}
+
+TEST(spares_count_against_rlimit_nproc)
+{
+	struct rlimit one = { 1, 2 };
+	struct syslet_setup s = { .spares = 2, .max_threads = 4 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct feeder f;
+	pthread_t t;
+	char buf[8];
+	__s64 n;
+	int fd = syslet_open(), p[2];
+
+	CHECK(fd >= 0 && pipe(p) == 0);
+	/* An unprivileged user (root is exempt) allowed one task: this one. */
+	CHECK(setresgid(65534, 65534, 65534) == 0);
+	CHECK(setresuid(65534, 65534, 65534) == 0);
+	CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares"), 0);
+	CHECK(fdinfo_value(fd, "syslet-spares-failed") >= 1);
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares-spawned"), 0);
+	/* Without a spare, a blocking atom just blocks: still correct. */
+	CHECK(setrlimit(RLIMIT_NPROC, &(struct rlimit){ 2, 2 }) == 0);	/* for the feeder */
+	f = (struct feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);	/* no spare can start now */
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 1);
+	CHECK_EQ(o.result, 5);
+	pthread_join(t, NULL);
 }
