@@ -214,7 +214,6 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
 	CHECK_EQ(s.spares, 0);
 	f = (struct feeder){ p[1], 50 };
 	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
-	CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);	/* no spare can start now */
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 1);
 	CHECK_EQ(o.result, 5);
