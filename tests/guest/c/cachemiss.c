@@ -595,3 +595,48 @@ TEST(spares_count_against_rlimit_nproc)
 	CHECK_EQ(o.result, 5);
 	pthread_join(t, NULL);
 }
+
+TEST(callee_saved_registers_survive_the_takeover)
+{
+	struct syslet_submit s;
+	struct syslet_atom a;
+	char buf[4];
+	__s64 n;
+	__u64 chain, r12, r13, r14, r15, rbx;
+	long ret;
+	int fd = ctx_with_spares(1, 4), p[2];
+	struct syslet_outcome o;
+
+	CHECK(pipe(p) == 0);
+	read_atom(&a, p[0], buf, sizeof(buf), &n);
+	chain = syslet_ptr(&a);
+	memset(&s, 0, sizeof(s));
+	s.chains = syslet_ptr(&chain);
+	s.nr_chains = 1;
+	/* The raw ioctl, with values the kernel must hand back in the
+	 * registers a system call preserves, whichever task returns. */
+	__asm__ volatile(
+		"mov $0x1212121212121212, %%r12\n\t"
+		"mov $0x1313131313131313, %%r13\n\t"
+		"mov $0x1414141414141414, %%r14\n\t"
+		"mov $0x1515151515151515, %%r15\n\t"
+		"mov $0x0b0b0b0b0b0b0b0b, %%rbx\n\t"
+		"syscall\n\t"
+		"mov %%r12, %1\n\t"
+		"mov %%r13, %2\n\t"
+		"mov %%r14, %3\n\t"
+		"mov %%r15, %4\n\t"
+		"mov %%rbx, %5\n\t"
+		: "=a"(ret), "=m"(r12), "=m"(r13), "=m"(r14), "=m"(r15), "=m"(rbx)
+		: "a"(SYS_ioctl), "D"(fd), "S"(SYSLET_IOC_SUBMIT), "d"(&s)
+		: "rcx", "r11", "r12", "r13", "r14", "r15", "rbx", "memory");
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(s.queued, 1);
+	CHECK_EQ(r12, 0x1212121212121212ULL);
+	CHECK_EQ(r13, 0x1313131313131313ULL);
+	CHECK_EQ(r14, 0x1414141414141414ULL);
+	CHECK_EQ(r15, 0x1515151515151515ULL);
+	CHECK_EQ(rbx, 0x0b0b0b0b0b0b0b0bULL);
+	CHECK(write(p[1], "r", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+}
