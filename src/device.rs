@@ -154,8 +154,10 @@ fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
 fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
     let (mut reader, mut writer) = user.reader_writer();
     let mut req: uapi::syslet_submit = reader.read()?;
-    const KNOWN: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
-    if req.flags & !KNOWN != 0 || req.flags == KNOWN || req.reserved.iter().any(|&r| r != 0) {
+    const KNOWN: u32 =
+        uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW | uapi::SYSLET_SUBMIT_RING;
+    const BOTH: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
+    if req.flags & !KNOWN != 0 || req.flags & BOTH == BOTH || req.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
     }
     if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
@@ -188,13 +190,20 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     }
 
     // A takeover reserves a completion for the blocked chain and every one
-    // after it, at once: no chain that goes asynchronous lacks a place.
+    // after it, at once: no chain that goes asynchronous lacks a place. With
+    // SYSLET_SUBMIT_RING every chain's outcome goes to the ring: all places
+    // are reserved now, or the submission is refused (EBUSY: reap first).
+    let to_ring = req.flags & uapi::SYSLET_SUBMIT_RING != 0;
+    if to_ring && !ctx.completions.reserve(req.nr_chains) {
+        return Err(EBUSY);
+    }
     let takeover = Takeover::new(
         &ctx.pool,
         &ctx.stats,
         arg as u64,
         req.nr_chains,
         &ctx.completions,
+        to_ring,
     );
     if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 && takeover.hand_off_now() {
         takeover.became_carrier();
@@ -215,10 +224,17 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             ctx.completions.post(outcome.to_uapi());
             continue;
         }
+        if to_ring {
+            ctx.completions.post(outcome.to_uapi());
+        }
         if let Some(w) = outcomes.as_mut() {
             if let Err(e) = w.write(&outcome.to_uapi()) {
-                // The chain ran, but its outcome cannot be reported: stop.
+                // The chain ran, but its outcome cannot be reported: stop,
+                // and give back the places of the chains that will not run.
                 req.done = i as u32 + 1;
+                if to_ring {
+                    ctx.completions.unreserve(req.nr_chains - req.done);
+                }
                 status = Err(e);
                 break;
             }

@@ -328,6 +328,8 @@ pub(crate) struct Takeover<'a> {
     blocked_all: Atomic<u32>,
     /// Where the chains that go asynchronous post their completions.
     completions: &'a Completions,
+    /// Every chain's place was reserved up front (`SYSLET_SUBMIT_RING`).
+    prereserved: bool,
     mask: bindings::sigset_t,
     /// What current runs once it is a carrier, allocated up front because
     /// the hook cannot allocate and the carrier must not fail to leave.
@@ -341,6 +343,7 @@ impl<'a> Takeover<'a> {
         submit: u64,
         total: u32,
         completions: &'a Completions,
+        prereserved: bool,
     ) -> Self {
         // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
         let mut mask: bindings::sigset_t = unsafe { core::mem::zeroed() };
@@ -360,6 +363,7 @@ impl<'a> Takeover<'a> {
             may: Atomic::new(0),
             blocked_all: Atomic::new(0),
             completions,
+            prereserved,
             mask,
             carrier,
         }
@@ -485,8 +489,9 @@ fn hand_off(t: &Takeover<'_>) -> bool {
         Stats::bump(&t.stats.blocked_sync);
         return false;
     };
-    // A place for the completion of this chain and of every one after it.
-    let places = t.remaining();
+    // A place for the completion of this chain and of every one after it,
+    // unless the submission reserved every place already.
+    let places = if t.prereserved { 0 } else { t.remaining() };
     if !t.completions.reserve(places) {
         fetch_or(&t.pool.ready, slot.mask());
         Stats::bump(&t.stats.blocked_sync);

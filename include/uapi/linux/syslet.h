@@ -208,6 +208,12 @@ struct syslet_outcome {
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
 /* Go asynchronous before the first atom runs, if a spare is parked. */
 #define SYSLET_SUBMIT_ASYNC_NOW	(1U << 1)
+/*
+ * Post every chain's outcome to the ring, the synchronous ones too (they
+ * also go to @outcomes). The places are reserved at submission: EBUSY if
+ * the kernel already holds syslet_setup.max_pending completions.
+ */
+#define SYSLET_SUBMIT_RING	(1U << 2)
 
 /*
  * The completion ring: completions of chains that went asynchronous, in

@@ -640,3 +640,26 @@ TEST(callee_saved_registers_survive_the_takeover)
 	CHECK(write(p[1], "r", 1) == 1);
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 }
+
+TEST(ring_flag_posts_synchronous_outcomes_too)
+{
+	struct syslet_setup s = { .spares = 0, .max_pending = 2, .ring_entries = 2 };
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3], r[3];
+	int fd = ctx_setup(&s);
+
+	for (int i = 0; i < 3; i++) {
+		syslet_atom_prep(&a[i], SYS_getpid, 0, 0, 0, 0, 0, 0);
+		a[i].cookie = 10 + i;
+	}
+	CHECK_EQ(syslet_submit_flags(fd, firsts, 2, o, SYSLET_SUBMIT_RING, NULL), 2);
+	CHECK_EQ(o[1].cookie, 11);
+	CHECK_EQ(syslet_ring_reap(&ring, r, 3), 2);
+	CHECK_EQ(r[0].cookie, 10);
+	CHECK_EQ(r[1].result, getpid());
+	/* Three places do not fit under max_pending = 2: refused, nothing ran. */
+	CHECK_EQ(syslet_submit_flags(fd, firsts, 3, o, SYSLET_SUBMIT_RING, NULL), -EBUSY);
+	/* Without the flag, synchronous outcomes stay out of the ring. */
+	CHECK_EQ(syslet_submit_flags(fd, firsts, 3, o, 0, NULL), 3);
+	CHECK_EQ(syslet_ring_ready(&ring), 0);
+}

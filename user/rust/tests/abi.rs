@@ -36,6 +36,7 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_IOC_WAIT,
         SYSLET_SUBMIT_SYNC_ONLY,
         SYSLET_SUBMIT_ASYNC_NOW,
+        SYSLET_SUBMIT_RING,
         SYSLET_SETUP_NO_SPARES,
         SYSLET_FEAT_CACHEMISS,
         SYSLET_OP_BASE,
