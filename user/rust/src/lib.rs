@@ -40,6 +40,45 @@
 //! println!("read {n} bytes: {:?}", &buf[..n as usize]);
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! A chain whose atom blocks goes asynchronous: a spare thread takes over
+//! the caller, [`Syslet::submit_with`] returns [`Submitted::Queued`] at once
+//! (on another kernel task: `gettid()` changes), and the chain's outcome
+//! arrives in the mapped [`Ring`]:
+//!
+//! ```no_run
+//! use syslet::{sys, Atom, Outcome, Submitted, Syslet};
+//!
+//! let dev = Syslet::open()?;
+//! let setup = dev.setup_with(sys::syslet_setup { spares: 1, ..Default::default() })?;
+//! let mut ring = dev.map_ring(setup.ring_size)?;
+//!
+//! let mut fds = [0i32; 2];
+//! // SAFETY: `fds` has room for both descriptors.
+//! assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+//! let mut buf = [0u8; 16];
+//! let read = Atom::syscall(libc::SYS_read)
+//!     .arg(0, fds[0] as u64)
+//!     .arg(1, buf.as_mut_ptr() as u64)
+//!     .arg(2, buf.len() as u64)
+//!     .cookie(7);
+//! let mut outcome = [Outcome::default()];
+//! // SAFETY: `read` and `buf` outlive the chain: its completion is reaped
+//! // below, before they go.
+//! match unsafe { dev.submit_with(&[&read], &mut outcome, 0)? } {
+//!     Submitted::Done => println!("ran synchronously: {:?}", outcome[0]),
+//!     Submitted::Queued { .. } => {
+//!         // The pipe was empty: we carry on while the read waits.
+//!         // SAFETY: writes two bytes from a static buffer to our pipe.
+//!         unsafe { libc::write(fds[1], b"hi".as_ptr().cast(), 2) };
+//!         dev.wait(1, None)?;
+//!         for done in ring.completions() {
+//!             assert_eq!((done.cookie, done.result), (7, 2));
+//!         }
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::{
     fs::OpenOptions,
