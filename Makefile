@@ -12,11 +12,12 @@
 FLAVOUR ?= debug
 export SYSLET_CACHE ?= $(HOME)/.cache/syslet
 
-.PHONY: help bootstrap kernel module guest run test shell clean distclean
+.PHONY: help bootstrap kernel module guest run test bench shell clean distclean
 
 help:
 	@echo "make run        build everything and run the demo in QEMU"
 	@echo "make test       host tests and the in-guest test suite (debug kernel)"
+	@echo "make bench      first benchmarks, on the release kernel"
 	@echo "make shell      interactive guest with the module loaded"
 	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|release)"
 	@echo "make module     build syslet.ko against it"
@@ -38,6 +39,10 @@ guest: bootstrap
 
 run: bootstrap
 	@scripts/run-guest.sh demo $(FLAVOUR)
+
+# Benchmarks run on the release kernel unless FLAVOUR is given.
+bench: bootstrap
+	@scripts/run-guest.sh bench $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),release)
 
 shell: bootstrap
 	@scripts/run-guest.sh shell $(FLAVOUR)

@@ -25,6 +25,7 @@ for c in "$REPO"/tests/guest/c/*.c; do
 	fi
 done
 gcc "${CFLAGS[@]}" -o "$bin/syslet-demo" "$REPO/user/demo/demo.c"
+gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO/bench/bench.c"
 
 # --- Rust programs -----------------------------------------------------------
 cargo build --quiet --release --target x86_64-unknown-linux-musl \
@@ -37,7 +38,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,root,lib,tests}
 cp /bin/busybox "$root/bin/busybox"
 cp "$REPO/scripts/guest/init" "$root/init"
 cp "$ko" "$root/lib/syslet.ko"
-cp "$bin/syslet-demo" "$root/bin/"
+cp "$bin/syslet-demo" "$bin/syslet-bench" "$root/bin/"
 for t in "$bin"/c-* "$bin/rust-tests"; do
 	[[ "$(basename "$t")" == c-*.* ]] && continue
 	cp "$t" "$root/tests/"

@@ -10,8 +10,8 @@
 # guest and fails the run with the tail of the console log.
 source "$(dirname "$0")/lib.sh"
 
-mode="${1:?usage: $0 test|demo|shell release|debug}"
-flavour="${2:?usage: $0 test|demo|shell release|debug}"
+mode="${1:?usage: $0 test|demo|bench|shell release|debug}"
+flavour="${2:?usage: $0 test|demo|bench|shell release|debug}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 initrd=$("$REPO/scripts/build-guest.sh" "$flavour")
 kernel="$kdir/arch/x86/boot/bzImage"
@@ -67,7 +67,7 @@ shell)
 	exec "${qemu[@]}" -chardev stdio,id=con,logfile="$console",signal=off \
 		-serial chardev:con -serial file:"$results"
 	;;
-demo)
+demo | bench)
 	con=(-chardev stdio,id=con,logfile="$console",signal=off -serial chardev:con)
 	;;
 *)
@@ -88,12 +88,12 @@ if ! grep -q '^syslet-guest: done' "$results"; then
 	tail -n 40 "$console" >&2
 	exit 1
 fi
-if [[ "$mode" == demo ]]; then
+if [[ "$mode" == demo || "$mode" == bench ]]; then
 	if grep -q '^not ok' "$results"; then
 		grep '^not ok' "$results" >&2
 		exit 1
 	fi
-	log "demo finished; the whole console is in ${console#"$REPO"/}"
+	log "$mode finished; the whole console is in ${console#"$REPO"/}"
 	exit 0
 fi
 echo "$results"
