@@ -204,6 +204,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         req.nr_chains,
         &ctx.completions,
         to_ring,
+        !sync_only,
     );
     if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 && takeover.hand_off_now() {
         takeover.became_carrier();

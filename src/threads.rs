@@ -344,9 +344,27 @@ impl<'a> Takeover<'a> {
         total: u32,
         completions: &'a Completions,
         prereserved: bool,
+        may_go_async: bool,
     ) -> Self {
         // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
         let mut mask: bindings::sigset_t = unsafe { core::mem::zeroed() };
+        if !may_go_async {
+            // Never armed: none of the hand-off state is needed.
+            return Self {
+                pool,
+                stats,
+                submit,
+                done: Atomic::new(0),
+                total,
+                taken: Atomic::new(0),
+                may: Atomic::new(0),
+                blocked_all: Atomic::new(0),
+                completions,
+                prereserved,
+                mask,
+                carrier: None,
+            };
+        }
         // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
         let mut none: bindings::sigset_t = unsafe { core::mem::zeroed() };
         // SAFETY: both sets are valid; blocking the empty set changes
