@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A short, seeded ABI fuzzer: random and mutated chains and ioctl
+ * arguments (bad, unaligned and kernel pointers, loops, random flags and
+ * reserved bits, refused and unknown system call numbers, random batch
+ * sizes). Every call must return a result or one of the documented errnos;
+ * the guest's kernel-log check catches anything else the kernel thinks of
+ * it. SYSLET_FUZZ_SEED and SYSLET_FUZZ_ITERS override the defaults.
+ */
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+
+#include "tap.h"
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: deterministic for a seed. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t pick(const uint64_t *v, unsigned int n)
+{
+	return v[rnd() % n];
+}
+
+#define NATOMS 16
+static struct syslet_atom atoms[NATOMS];
+static __s64 scratch[8];
+
+/* An address an atom may hold: good, odd, bad, or hostile. */
+static uint64_t some_address(void)
+{
+	const uint64_t bad[] = {
+		0, 1, 8, 0xffffffff81000000ULL, 0xffff888000000000ULL,
+		0x7ffffffff000ULL - 8, 0x7ffffffffffcULL, (uint64_t)-1,
+	};
+
+	switch (rnd() % 5) {
+	case 0:
+		return syslet_ptr(&scratch[rnd() % 8]);
+	case 1:
+		return syslet_ptr(&atoms[rnd() % NATOMS]);
+	case 2:	/* inside an atom, misaligned */
+		return syslet_ptr(&atoms[rnd() % NATOMS]) + 1 + rnd() % 79;
+	default:
+		return pick(bad, sizeof(bad) / sizeof(bad[0]));
+	}
+}
+
+static void random_atom(struct syslet_atom *a)
+{
+	/* Harmless calls, refused ones, the ADD operation and noise. */
+	const uint64_t nrs[] = {
+		SYS_getpid, SYS_getppid, SYS_gettid, SYS_sched_yield, SYSLET_OP_ADD,
+		SYS_fork, SYS_execve, SYS_exit, SYS_ioctl, SYS_setuid, SYS_rt_sigreturn,
+		SYSLET_OP_BASE + 1, 0x7fffffff, 1000,
+	};
+
+	a->nr = (__u32)pick(nrs, sizeof(nrs) / sizeof(nrs[0]));
+	a->flags = (rnd() % 4) ? (__u32)(rnd() & 0x1f3f) : (__u32)rnd();
+	/* Argument pointers must not let an atom write where it may hurt:
+	 * the only writing call here is ADD, on whatever args[0] says. */
+	for (int i = 0; i < 6; i++)
+		a->args[i] = (a->flags & (1U << i)) ? some_address() : rnd();
+	if (a->nr == SYSLET_OP_ADD) {
+		/* ADD writes through args[0]: only our scratch or a bad address. */
+		a->flags &= ~SYSLET_ATOM_ARG_PTR(0);
+		a->args[0] = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : some_address();
+		if (a->args[0] >= syslet_ptr(atoms) && a->args[0] < syslet_ptr(atoms + NATOMS))
+			a->args[0] = 8;
+	}
+	a->result = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : (rnd() % 2 ? 0 : some_address());
+	a->next = (rnd() % 3) ? syslet_ptr(&atoms[rnd() % NATOMS]) : (rnd() % 2 ? 0 : some_address());
+	a->cookie = rnd();
+}
+
+static int expected(int err)
+{
+	return err == EINVAL || err == EFAULT || err == EBUSY || err == ENOTTY ||
+	       err == ETIMEDOUT || err == EINTR;
+}
+
+/*
+ * The fuzz loop, in a child whose standard descriptors are /dev/null: a
+ * chain that runs from a misaligned address can be any allowed call with
+ * any arguments, a read of standard input that never ends or a write into
+ * the test's output included. Results go to memory shared with the parent.
+ */
+struct fuzz_report {
+	long done, odd;
+	long first_odd_iter, first_odd_ret, first_odd_errno;
+	unsigned long first_odd_cmd;
+};
+
+static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep);
+
+TEST(seeded_fuzz_of_submit_setup_wait)
+{
+	const char *seed = getenv("SYSLET_FUZZ_SEED"), *iters = getenv("SYSLET_FUZZ_ITERS");
+	long n = iters ? atol(iters) : 20000;
+	uint64_t s0 = seed ? strtoull(seed, NULL, 0) : 0x5eed5a1e7ULL;
+	struct fuzz_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int status;
+	pid_t pid;
+
+	CHECK(rep != MAP_FAILED);
+	printf("# seed %#llx, %ld iterations\n", (unsigned long long)s0, n);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		fuzz_loop(s0, n, rep);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	printf("# %ld submissions and other calls, %ld unexpected returns\n", rep->done, rep->odd);
+	if (rep->odd)
+		printf("# first: iteration %ld, cmd %#lx returned %ld, errno %ld\n",
+		       rep->first_odd_iter, rep->first_odd_cmd, rep->first_odd_ret,
+		       rep->first_odd_errno);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		FAIL("fuzzer child status %#x", status);
+	CHECK_EQ(rep->done, n);
+	CHECK_EQ(rep->odd, 0);
+}
+
+static void on_tick(int sig)
+{
+	(void)sig;
+}
+
+static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
+{
+	/* A random atom may sleep for days (nanosleep, poll, futex, ...): a
+	 * signal every 20 ms interrupts it (EINTR, no restart). */
+	struct sigaction sa = { .sa_handler = on_tick };
+	struct itimerval tick = { { 0, 20000 }, { 0, 20000 } };
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &tick, NULL);
+	static uint64_t chains[300];
+	static struct syslet_outcome outcomes[300];
+	struct syslet_submit s;
+	struct syslet_setup setup = { .atom_budget = 16 };
+	int fd = syslet_open();
+
+	rng_state = seed;
+	if (fd < 0 || syslet_setup(fd, &setup) != 0)
+		_exit(2);
+	for (long i = 0; i < n; i++) {
+		unsigned long cmd;
+		int ret;
+
+
+		for (int k = 0; k < NATOMS; k++)
+			random_atom(&atoms[k]);
+		memset(&s, 0, sizeof(s));
+		/* Mostly small batches; now and then a huge or invalid one. */
+		s.nr_chains = (rnd() % 128) ? 1 + rnd() % 4 : (__u32)(rnd() % 300);
+		for (unsigned int c = 0; c < s.nr_chains && c < 300; c++)
+			chains[c] = (rnd() % 4) ? syslet_ptr(&atoms[rnd() % NATOMS]) : some_address();
+		s.chains = (rnd() % 10) ? syslet_ptr(chains) : some_address();
+		s.outcomes = (rnd() % 4) ? syslet_ptr(outcomes) : (rnd() % 2 ? 0 : some_address());
+		/* Mostly synchronous; sometimes reserved bits. */
+		s.flags = (rnd() % 8) ? SYSLET_SUBMIT_SYNC_ONLY : (__u32)rnd();
+		if (rnd() % 16 == 0)
+			s.reserved[rnd() % 3] = rnd();
+		switch (rnd() % 16) {
+		case 0: {
+			/* Never an unbounded wait: the timeout is 0 or 1 us. */
+			struct syslet_wait w = {
+				.min_complete = (__u32)(rnd() % 200),
+				.timeout_ns = (__s64)(rnd() % 2) * 1000,
+				.flags = (rnd() % 8) ? 0 : (__u32)rnd(),
+			};
+
+			cmd = SYSLET_IOC_WAIT;
+			ret = ioctl(fd, cmd, (rnd() % 8) ? (void *)&w : (void *)(uintptr_t)some_address());
+			break;
+		}
+		case 1:
+			cmd = SYSLET_IOC_SETUP;
+			ret = ioctl(fd, cmd, (void *)&s);
+			break;
+		case 2:
+			cmd = _IOWR(SYSLET_IOC_MAGIC, rnd() % 32, struct syslet_submit);
+			ret = ioctl(fd, cmd, (void *)&s);
+			break;
+		default:
+			cmd = SYSLET_IOC_SUBMIT;
+			ret = ioctl(fd, cmd, (rnd() % 50) ? (void *)&s : (void *)(uintptr_t)some_address());
+		}
+		if (ret != 0 && !(ret == -1 && expected(errno))) {
+			if (!rep->odd) {
+				rep->first_odd_iter = i;
+				rep->first_odd_cmd = cmd;
+				rep->first_odd_ret = ret;
+				rep->first_odd_errno = errno;
+			}
+			rep->odd++;
+		}
+		rep->done = i + 1;
+	}
+}
