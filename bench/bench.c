@@ -128,26 +128,6 @@ static double futex_handoff(int n)
 	return (now_ticks() - t0) / (2.0 * n);
 }
 
-/* Parked spares of the context, from fdinfo. */
-static long parked_spares(int fd)
-{
-	char path[64], text[4096], *at;
-	ssize_t n;
-	int f;
-
-	snprintf(path, sizeof(path), "/proc/thread-self/fdinfo/%d", fd);
-	f = open(path, O_RDONLY);
-	if (f < 0)
-		return -1;
-	n = read(f, text, sizeof(text) - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	at = strstr(text, "syslet-spares:\t");
-	return at ? strtol(at + 15, NULL, 10) : -1;
-}
-
 /* Ticks from submitting a chain that blocks to getting control back. */
 static double cachemiss_handoff(int fd, struct syslet_ring_map *ring, int n)
 {
@@ -164,7 +144,7 @@ static double cachemiss_handoff(int fd, struct syslet_ring_map *ring, int n)
 		/* Both spares parked, so the timed submission starts none. */
 		if (syslet_run(fd, &(struct syslet_atom){ .nr = SYS_getppid }, &o) != 1)
 			abort();
-		while (parked_spares(fd) < 2)
+		while (syslet_fdinfo_value(fd, "syslet-spares") < 2)
 			usleep(1000);
 		double t0 = now_ticks();
 

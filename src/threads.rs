@@ -348,29 +348,17 @@ impl<'a> Takeover<'a> {
     ) -> Self {
         // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
         let mut mask: bindings::sigset_t = unsafe { core::mem::zeroed() };
-        if !may_go_async {
-            // Never armed: none of the hand-off state is needed.
-            return Self {
-                pool,
-                stats,
-                submit,
-                done: Atomic::new(0),
-                total,
-                taken: Atomic::new(0),
-                may: Atomic::new(0),
-                blocked_all: Atomic::new(0),
-                completions,
-                prereserved,
-                mask,
-                carrier: None,
-            };
-        }
-        // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
-        let mut none: bindings::sigset_t = unsafe { core::mem::zeroed() };
-        // SAFETY: both sets are valid; blocking the empty set changes
-        // nothing and reads current's mask into `mask`.
-        unsafe { bindings::sigprocmask(bindings::SIG_BLOCK as i32, &mut none, &mut mask) };
-        let carrier = KBox::new(Opaque::uninit(), GFP_KERNEL).ok();
+        // A submission that is never armed needs none of the hand-off state.
+        let carrier = if may_go_async {
+            // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
+            let mut none: bindings::sigset_t = unsafe { core::mem::zeroed() };
+            // SAFETY: both sets are valid; blocking the empty set changes
+            // nothing and reads current's mask into `mask`.
+            unsafe { bindings::sigprocmask(bindings::SIG_BLOCK as i32, &mut none, &mut mask) };
+            KBox::new(Opaque::uninit(), GFP_KERNEL).ok()
+        } else {
+            None
+        };
         Self {
             pool,
             stats,

@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <linux/syslet.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -234,6 +236,34 @@ static inline int syslet_wait_reap(int fd, struct syslet_ring_map *r, struct sys
 			return ret;
 	}
 	return (int)syslet_ring_reap(r, out, n);
+}
+
+/*
+ * Reads a counter of the context from its fdinfo ("syslet-spares",
+ * "syslet-went-async", ...); -1 if absent. Through /proc/thread-self: after
+ * a takeover the task that opened the context may be gone, and
+ * /proc/<pid>/fd of a process whose main thread exited reads empty.
+ */
+static inline long syslet_fdinfo_value(int fd, const char *name)
+{
+	char path[64], text[4096], *at;
+	size_t len = strlen(name);
+	ssize_t n;
+	int info;
+
+	snprintf(path, sizeof(path), "/proc/thread-self/fdinfo/%d", fd);
+	info = open(path, O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		return -1;
+	n = read(info, text, sizeof(text) - 1);
+	close(info);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	for (at = strstr(text, name); at; at = strstr(at + 1, name))
+		if ((at == text || at[-1] == '\n') && at[len] == ':' && at[len + 1] == '\t')
+			return strtol(at + len + 2, NULL, 10);
+	return -1;
 }
 
 #endif /* SYSLET_HELPERS_H */

@@ -21,28 +21,9 @@
 
 static __thread long tls_word = 0x1234;
 
-/*
- * Reads "name:\t<value>" from the context's fdinfo; -1 if absent. Through
- * /proc/thread-self: after a takeover the task that opened the context may
- * be gone, and /proc/self/fd of a process whose leader exited is empty.
- */
 static long fdinfo_value(int fd, const char *name)
 {
-	char path[64], text[4096], *at;
-	ssize_t n;
-	int info;
-
-	snprintf(path, sizeof(path), "/proc/thread-self/fdinfo/%d", fd);
-	info = open(path, O_RDONLY);
-	if (info < 0)
-		return -1;
-	n = read(info, text, sizeof(text) - 1);
-	close(info);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	at = strstr(text, name);
-	return at ? strtol(at + strlen(name) + 2, NULL, 10) : -1;
+	return syslet_fdinfo_value(fd, name);
 }
 
 /* The ring of the context the current test made (each test is a process). */
