@@ -178,6 +178,7 @@ impl PinnedDrop for Context {
     fn drop(self: Pin<&mut Self>) {
         // Spares run our code and point into this context: they must be
         // gone first.
-        self.pool.shut_down();
+        self.pool.close();
+        self.pool.wait_gone();
     }
 }

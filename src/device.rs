@@ -30,6 +30,11 @@ use kernel::{
         UserPtr,
         UserSlice, //
     },
+    workqueue::{
+        impl_has_work,
+        new_work,
+        Work, //
+    },
 };
 
 use crate::{
@@ -39,6 +44,7 @@ use crate::{
         MAX_ATOM_BUDGET,
         MAX_BATCH, //
     },
+    teardown,
     threads::{
         Takeover,
         MAX_THREADS, //
@@ -56,6 +62,13 @@ fn outcomes_len(n: usize) -> usize {
 pub(crate) struct SysletFile {
     #[pin]
     ctx: Context,
+    /// For a release that cannot free the context itself ([`teardown`]).
+    #[pin]
+    teardown: Work<SysletFile>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for SysletFile { self.teardown }
 }
 
 #[vtable]
@@ -65,9 +78,23 @@ impl MiscDevice for SysletFile {
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let owner = kernel::current!().tgid_nr_ns(None);
         KBox::try_pin_init(
-            try_pin_init!(Self { ctx <- Context::new(owner) }),
+            try_pin_init!(Self {
+                ctx <- Context::new(owner),
+                teardown <- new_work!("SysletFile::teardown"),
+            }),
             GFP_KERNEL,
         )
+    }
+
+    fn release(this: Pin<KBox<Self>>, _file: &File) {
+        if this.ctx.pool.is_own_thread() {
+            // A carrier on its way to park, which the context's drop would
+            // wait for.
+            this.ctx.pool.close();
+            teardown::defer(this);
+        } else {
+            drop(this);
+        }
     }
 
     fn ioctl(this: Pin<&SysletFile>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -210,6 +237,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         takeover.became_carrier();
     }
     let mut status = Ok(0);
+    // Once the caller's context is gone, the last chain's completion is
+    // posted after current is on its way to park (`Takeover::finish`): a
+    // program that saw every completion of a submission can count on the
+    // carrier as a spare, and the next submission will not start another.
+    let mut last = None;
     for (i, &first) in chains.iter().enumerate() {
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
@@ -222,7 +254,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             // The caller's context is gone: the rest is asynchronous, and
             // nothing more may be written to its submission.
             takeover.became_carrier();
-            ctx.completions.post(outcome.to_uapi());
+            if let Some(o) = last.replace(outcome.to_uapi()) {
+                ctx.completions.post(o);
+            }
             continue;
         }
         if to_ring {
@@ -244,6 +278,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     }
     if takeover.taken() {
         takeover.finish();
+        if let Some(o) = last {
+            ctx.completions.post(o);
+        }
         return Ok(0);
     }
     req.queued = 0;

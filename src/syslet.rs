@@ -16,6 +16,7 @@
 //! - [`ring`]: the completion ring user space maps,
 //! - [`policy`]: which system calls may run as atoms,
 //! - [`stats`]: per-context counters shown in fdinfo,
+//! - [`teardown`]: contexts freed later, when their release cannot wait,
 //! - [`uapi`]: the ABI, generated from the uapi header.
 
 use kernel::{
@@ -33,6 +34,7 @@ mod device;
 mod policy;
 mod ring;
 mod stats;
+mod teardown;
 mod threads;
 mod uapi;
 
@@ -48,8 +50,10 @@ module! {
 struct SysletModule {
     #[pin]
     _misc: MiscDeviceRegistration<device::SysletFile>,
-    // Dropped after `_misc`: by then no file, so no context and no thread
-    // that could call the hook, is left (each file pins the module).
+    // Dropped after `_misc`: runs the teardowns still queued, after which
+    // no context and no thread that could call the hook is left (each file
+    // pins the module, and each thread while it runs our code).
+    _teardown: teardown::TeardownQueue,
     _hooks: threads::HookRegistration,
 }
 
@@ -58,6 +62,7 @@ impl kernel::InPlaceModule for SysletModule {
         pr_info!("syslet: ABI version {}\n", uapi::SYSLET_ABI_VERSION);
         try_pin_init!(Self {
             _misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"syslet" }),
+            _teardown: teardown::TeardownQueue::new()?,
             _hooks: threads::HookRegistration::new()?,
         })
     }

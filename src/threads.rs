@@ -14,11 +14,14 @@
 //! submission and returns to user space as the caller. Its slot is free
 //! again once the kernel completes the slot's `exited`.
 //!
-//! The task that blocked (the *carrier*) finishes the chain and the rest of
-//! the batch in the kernel, posts their completions, and exits right after
-//! its ioctl returns (`syslet_thread_park_on_return()` with
-//! [`carrier_exit`]); it never returns to user space with the frame it
-//! gave away.
+//! The task that blocked (the *carrier*) takes a slot of its own at the
+//! hand-off, finishes the chain and the rest of the batch in the kernel,
+//! posts their completions, and once its ioctl has returned parks in
+//! [`spare_main`] like any spare (`syslet_thread_park_on_return()`): it
+//! never returns to user space with the frame it gave away, and a steady
+//! stream of cachemisses creates no thread. The process's leader, when
+//! parked, is the first spare claimed, so the program's thread is the
+//! leader again as often as it can be (and `/proc/<pid>` stays its own).
 //!
 //! Context rules: [`sleeping`] runs inside `schedule()` with the task state
 //! set. It only uses atomics, `move_user_context()` and `complete()` (whose
@@ -55,6 +58,9 @@ use crate::{
 
 /// The most cachemiss threads (spares and carriers) a context may have.
 pub(crate) const MAX_THREADS: u32 = 32;
+
+/// Every slot's bit.
+const ALL_SLOTS: u32 = u32::MAX >> (32 - MAX_THREADS);
 
 /// What a woken spare is told to do.
 const CMD_NONE: u32 = 0;
@@ -150,6 +156,24 @@ impl Slot {
     fn mask(&self) -> u32 {
         1 << self.bit
     }
+
+    /// Readies a slot just claimed for a new thread (a spare to start, or a
+    /// carrier about to park) of `pool`.
+    fn prepare(&self, pool: &Pool, task: *mut bindings::task_struct) {
+        self.pool.store(pool, Relaxed);
+        self.task.store(task, Relaxed);
+        self.cmd.store(CMD_NONE, Relaxed);
+        // SAFETY: the slot is claimed and has no thread yet: nobody waits on
+        // or completes its completions, nor reads `st`.
+        unsafe {
+            bindings::init_completion(self.exited.get());
+            bindings::init_completion(self.go.get());
+            let st = self.st.get();
+            (*st).fn_ = Some(spare_main);
+            (*st).owner = this_module();
+            (*st).exited = self.exited.get();
+        }
+    }
 }
 
 /// The spares of one context.
@@ -159,17 +183,20 @@ pub(crate) struct Pool {
     slots: [Slot; MAX_THREADS as usize],
     /// Slots whose thread is parked and may be claimed.
     ready: Atomic<u32>,
-    /// Slots with a thread (parked, waking or leaving).
+    /// Slots with a thread (starting, parked, carrying, waking or leaving):
+    /// the thread cap counts these.
     used: Atomic<u32>,
-    /// Slots whose thread said it exits; free once `exited` completes.
+    /// Slots whose thread said it leaves; free once `exited` completes.
     leaving: Atomic<u32>,
-    /// Carriers: tasks finishing chains whose context a spare took.
-    carriers: Atomic<u32>,
+    /// Slots of carriers: tasks finishing chains whose context a spare took.
+    carrying: Atomic<u32>,
+    /// Slots whose thread is its process's leader.
+    leaders: Atomic<u32>,
     /// Set once, when the context goes away: spares exit.
     dying: Atomic<u32>,
     /// How many spares to keep parked.
     spares: Atomic<u32>,
-    /// Cap on spares + carriers.
+    /// Cap on used slots.
     max_threads: Atomic<u32>,
 }
 
@@ -180,7 +207,8 @@ impl Pool {
             ready: Atomic::new(0),
             used: Atomic::new(0),
             leaving: Atomic::new(0),
-            carriers: Atomic::new(0),
+            carrying: Atomic::new(0),
+            leaders: Atomic::new(0),
             dying: Atomic::new(0),
             spares: Atomic::new(spares),
             max_threads: Atomic::new(max_threads),
@@ -196,16 +224,43 @@ impl Pool {
         self.ready.load(Relaxed).count_ones()
     }
 
-    /// Threads of this context that run its code now: spares (parked,
-    /// starting or leaving) plus carriers. Lock-free.
+    /// Threads of this context that run its code now: spares (starting,
+    /// parked or leaving) and carriers. Lock-free.
     pub(crate) fn threads(&self) -> u32 {
         self.reap();
-        self.used.load(Relaxed).count_ones() + self.carriers.load(Relaxed)
+        self.used.load(Relaxed).count_ones()
     }
 
     /// Spares that are, or are about to be, parked.
     fn spares_alive(&self) -> u32 {
-        (self.used.load(Relaxed) & !self.leaving.load(Relaxed)).count_ones()
+        let gone = self.leaving.load(Relaxed) | self.carrying.load(Relaxed);
+        (self.used.load(Relaxed) & !gone).count_ones()
+    }
+
+    /// Claims a free slot for a new thread, within the thread cap.
+    /// Lock-free: usable from [`sleeping`].
+    fn claim_slot(&self) -> Option<&Slot> {
+        self.reap();
+        let max = self.max_threads.load(Relaxed);
+        let mut used = self.used.load(Relaxed);
+        loop {
+            let free = !used & ALL_SLOTS;
+            if free == 0 || used.count_ones() >= max {
+                return None;
+            }
+            let bit = 1 << free.trailing_zeros();
+            match self.used.cmpxchg(used, used | bit, Full) {
+                Ok(_) => return Some(&self.slots[bit.trailing_zeros() as usize]),
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Gives back a slot claimed by [`Pool::claim_slot`] whose thread never
+    /// ran.
+    fn free_slot(&self, slot: &Slot) {
+        fetch_and(&self.carrying, !slot.mask());
+        fetch_and(&self.used, !slot.mask());
     }
 
     /// Frees the slots whose thread has gone, to user space or for good.
@@ -228,58 +283,47 @@ impl Pool {
     /// within the thread cap. Process context; creating a thread can sleep.
     pub(crate) fn replenish(&self, stats: &Stats) {
         self.reap();
-        while self.dying.load(Relaxed) == 0
-            && self.spares_alive() < self.spares.load(Relaxed)
-            && self.threads() < self.max_threads.load(Relaxed)
-        {
-            if self.spawn().is_err() {
-                Stats::bump(&stats.spawn_failed);
-                break;
+        while self.dying.load(Relaxed) == 0 && self.spares_alive() < self.spares.load(Relaxed) {
+            match self.spawn() {
+                Ok(true) => Stats::bump(&stats.spawned),
+                // The thread cap: not a failure.
+                Ok(false) => break,
+                Err(_) => {
+                    Stats::bump(&stats.spawn_failed);
+                    break;
+                }
             }
-            Stats::bump(&stats.spawned);
         }
     }
 
-    /// Starts one spare in a free slot.
-    fn spawn(&self) -> Result {
-        let used = self.used.load(Relaxed);
-        let free = !used & (u32::MAX >> (32 - MAX_THREADS));
-        if free == 0 {
-            return Err(EAGAIN);
-        }
-        let slot = &self.slots[free.trailing_zeros() as usize];
-        fetch_or(&self.used, slot.mask());
-        slot.pool.store(self, Relaxed);
-        slot.task.store(ptr::null_mut(), Relaxed);
-        slot.cmd.store(CMD_NONE, Relaxed);
-        // SAFETY: the slot is free: no thread uses its completions or `st`.
-        unsafe {
-            bindings::init_completion(slot.exited.get());
-            bindings::init_completion(slot.go.get());
-            let st = slot.st.get();
-            (*st).fn_ = Some(spare_main);
-            (*st).owner = this_module();
-            (*st).exited = slot.exited.get();
-        }
+    /// Starts one spare in a free slot. `Ok(false)` at the thread cap.
+    fn spawn(&self) -> Result<bool> {
+        let Some(slot) = self.claim_slot() else {
+            return Ok(false);
+        };
+        slot.prepare(self, ptr::null_mut());
         // SAFETY: `st` is initialised and, with `exited`, stays valid until
         // `exited` completes: the slot is not reused before `reap` sees that,
-        // and the pool outlives its threads (`shut_down`).
+        // and the pool outlives its threads (`wait_gone`).
         let ret = unsafe { bindings::syslet_thread_create(slot.st.get()) };
         if ret != 0 {
-            fetch_and(&self.used, !slot.mask());
+            self.free_slot(slot);
             return Err(Error::from_errno(ret));
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Claims a parked spare. Lock-free: usable from [`sleeping`].
+    /// Claims a parked spare, the process's leader first. Lock-free:
+    /// usable from [`sleeping`].
     fn claim(&self) -> Option<&Slot> {
         let mut ready = self.ready.load(Acquire);
         loop {
             if ready == 0 {
                 return None;
             }
-            let bit = 1 << ready.trailing_zeros();
+            let leaders = ready & self.leaders.load(Relaxed);
+            let pick = if leaders != 0 { leaders } else { ready };
+            let bit = 1 << pick.trailing_zeros();
             match self.ready.cmpxchg(ready, ready & !bit, Full) {
                 Ok(_) => return Some(&self.slots[bit.trailing_zeros() as usize]),
                 Err(now) => ready = now,
@@ -287,10 +331,10 @@ impl Pool {
         }
     }
 
-    /// Tells every spare to exit and waits until each has, unless it took a
-    /// user context on the way. Called when the context goes away; carriers
-    /// are gone by then (each holds the file while it works).
-    pub(crate) fn shut_down(&self) {
+    /// Tells every spare to exit; one that parks later sees `dying` and
+    /// exits too. Does not wait. Called when the context goes away, when no
+    /// carrier runs chains any more (each holds the file while it does).
+    pub(crate) fn close(&self) {
         self.dying.xchg(1, Full);
         while let Some(slot) = self.claim() {
             slot.cmd.store(CMD_EXIT, Release);
@@ -298,6 +342,29 @@ impl Pool {
             // `go` and nobody else completes it.
             unsafe { bindings::complete(slot.go.get()) };
         }
+    }
+
+    /// Whether current is a thread of this pool that has not left: it
+    /// cannot wait for itself in [`Pool::wait_gone`]. That is a carrier
+    /// whose file reference was the last one, closing the context on its
+    /// way to park.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        // SAFETY: no preconditions.
+        let me = unsafe { bindings::get_current() };
+        let mut live = self.used.load(Acquire) & !self.leaving.load(Acquire);
+        while live != 0 {
+            let slot = &self.slots[live.trailing_zeros() as usize];
+            if slot.task.load(Relaxed) == me {
+                return true;
+            }
+            live &= !slot.mask();
+        }
+        false
+    }
+
+    /// Waits until every thread of the pool has exited or gone to user
+    /// space, after [`Pool::close`].
+    pub(crate) fn wait_gone(&self) {
         let mut used = self.used.load(Acquire);
         while used != 0 {
             let slot = &self.slots[used.trailing_zeros() as usize];
@@ -326,14 +393,15 @@ pub(crate) struct Takeover<'a> {
     may: Atomic<u32>,
     /// Whether current, a carrier, blocked every signal already.
     blocked_all: Atomic<u32>,
+    /// Current's own slot once it is a carrier (set with `taken`).
+    carrier: Atomic<u32>,
     /// Where the chains that go asynchronous post their completions.
     completions: &'a Completions,
     /// Every chain's place was reserved up front (`SYSLET_SUBMIT_RING`).
     prereserved: bool,
     mask: bindings::sigset_t,
-    /// What current runs once it is a carrier, allocated up front because
-    /// the hook cannot allocate and the carrier must not fail to leave.
-    carrier: Option<KBox<Opaque<bindings::syslet_thread>>>,
+    /// Whether the submission may go asynchronous at all.
+    may_go_async: bool,
 }
 
 impl<'a> Takeover<'a> {
@@ -349,16 +417,13 @@ impl<'a> Takeover<'a> {
         // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
         let mut mask: bindings::sigset_t = unsafe { core::mem::zeroed() };
         // A submission that is never armed needs none of the hand-off state.
-        let carrier = if may_go_async {
+        if may_go_async {
             // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
             let mut none: bindings::sigset_t = unsafe { core::mem::zeroed() };
             // SAFETY: both sets are valid; blocking the empty set changes
             // nothing and reads current's mask into `mask`.
             unsafe { bindings::sigprocmask(bindings::SIG_BLOCK as i32, &mut none, &mut mask) };
-            KBox::new(Opaque::uninit(), GFP_KERNEL).ok()
-        } else {
-            None
-        };
+        }
         Self {
             pool,
             stats,
@@ -368,10 +433,11 @@ impl<'a> Takeover<'a> {
             taken: Atomic::new(0),
             may: Atomic::new(0),
             blocked_all: Atomic::new(0),
+            carrier: Atomic::new(0),
             completions,
             prereserved,
             mask,
-            carrier,
+            may_go_async,
         }
     }
 
@@ -397,8 +463,12 @@ impl<'a> Takeover<'a> {
             for w in all.sig.iter_mut() {
                 *w = !0;
             }
-            // SAFETY: `all` is valid; this changes current's own mask only
-            // (SIGKILL and SIGSTOP stay deliverable).
+            // Unlike the system call, sigprocmask() itself blocks whatever
+            // it is given: a carrier that blocked SIGKILL would survive its
+            // process's exit_group() once it parks.
+            let unblockable = (1 << (bindings::SIGKILL - 1)) | (1 << (bindings::SIGSTOP - 1));
+            all.sig[0] &= !unblockable;
+            // SAFETY: `all` is valid; this changes current's own mask only.
             unsafe {
                 bindings::sigprocmask(bindings::SIG_SETMASK as i32, &mut all, ptr::null_mut())
             };
@@ -407,7 +477,7 @@ impl<'a> Takeover<'a> {
 
     /// Lets the hook hand off while `f` runs, if the caller is still ours.
     pub(crate) fn armed<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.taken() || self.carrier.is_none() {
+        if self.taken() || !self.may_go_async {
             return f();
         }
         self.may.store(1, Relaxed);
@@ -423,31 +493,27 @@ impl<'a> Takeover<'a> {
         r
     }
 
-    /// After a takeover, at the end of the submission: counts current as a
-    /// carrier until it exits, right after the ioctl returns.
-    pub(crate) fn finish(mut self) {
+    /// After a takeover, at the end of the submission: current, the
+    /// carrier, parks as a spare in its own slot once the ioctl returned.
+    pub(crate) fn finish(self) {
         if !self.taken() {
             return;
         }
-        // A takeover only happens with a carrier allocated (see `armed`).
-        let Some(st) = self.carrier.take() else {
-            return;
-        };
-        let st = KBox::into_raw(st).cast::<bindings::syslet_thread>();
-        // SAFETY: `st` is a fresh allocation we own; `carrier_exit` frees it.
-        unsafe {
-            (*st).fn_ = Some(carrier_exit);
-            (*st).owner = this_module();
-            (*st).exited = ptr::null_mut();
-        }
-        self.pool.carriers.fetch_sub(1u32, Relaxed);
-        // SAFETY: `st` is valid until `carrier_exit` frees it. The arm
-        // succeeded, so current is not a vfork child and is not exiting.
-        let ret = unsafe { bindings::syslet_thread_park_on_return(st) };
+        let slot = &self.pool.slots[self.carrier.load(Relaxed) as usize];
+        // SAFETY: no preconditions.
+        slot.prepare(self.pool, unsafe { bindings::get_current() });
+        // From now on a spare about to park (`spares_alive`).
+        fetch_and(&self.pool.carrying, !slot.mask());
+        // SAFETY: `st` is initialised and, with `exited`, stays valid until
+        // `exited` completes (as for `Pool::spawn`). The arm succeeded, so
+        // current is not a vfork child; it is not exiting either: it is in
+        // its ioctl.
+        let ret = unsafe { bindings::syslet_thread_park_on_return(slot.st.get()) };
         // Cannot fail here (see above); if it did, the task would return to
         // user space with a frame another thread owns.
         if ret != 0 {
-            kernel::pr_err!("syslet: cannot retire a carrier ({ret}); killing it\n");
+            self.pool.free_slot(slot);
+            kernel::pr_err!("syslet: cannot park a carrier ({ret}); killing it\n");
             // SAFETY: makes the process die before current returns to user
             // space; SIGKILL cannot be blocked or caught.
             unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
@@ -476,7 +542,7 @@ impl Takeover<'_> {
     /// before running anything. Returns whether it did; if not (no spare, a
     /// cap), the submission runs as usual.
     pub(crate) fn hand_off_now(&self) -> bool {
-        if self.carrier.is_none() {
+        if !self.may_go_async {
             return false;
         }
         hand_off(self)
@@ -487,31 +553,43 @@ impl Takeover<'_> {
 /// becomes the carrier of the submission. Neither sleeps nor allocates:
 /// runs in the scheduler hook. Returns whether the handoff happened.
 fn hand_off(t: &Takeover<'_>) -> bool {
-    if t.pool.threads() >= t.pool.max_threads.load(Relaxed) {
+    let pool = t.pool;
+    let blocked = || {
         Stats::bump(&t.stats.blocked_sync);
-        return false;
-    }
-    let Some(slot) = t.pool.claim() else {
-        Stats::bump(&t.stats.blocked_sync);
-        return false;
+        false
     };
     // A place for the completion of this chain and of every one after it,
     // unless the submission reserved every place already.
     let places = if t.prereserved { 0 } else { t.remaining() };
     if !t.completions.reserve(places) {
-        fetch_or(&t.pool.ready, slot.mask());
-        Stats::bump(&t.stats.blocked_sync);
-        return false;
+        return blocked();
     }
+    // Current needs a slot of its own, to park in once it is done: that is
+    // where the thread cap bites.
+    let Some(own) = pool.claim_slot() else {
+        t.completions.unreserve(places);
+        return blocked();
+    };
+    fetch_or(&pool.carrying, own.mask());
+    let Some(slot) = pool.claim() else {
+        pool.free_slot(own);
+        t.completions.unreserve(places);
+        return blocked();
+    };
     let dst = slot.task.load(Relaxed);
     // SAFETY: `dst` is the slot's parked thread (it published the pointer
     // before its ready bit, which we claimed), a thread of our process that
     // sleeps in the kernel; current is the task whose context moves.
     if unsafe { bindings::move_user_context(dst, 0) } != 0 {
+        // Wake the spare with nothing to do: it parks again. Setting its
+        // ready bit back instead would strand a spare that a signal woke
+        // meanwhile: it waits for `go` once its bit is gone.
+        slot.cmd.store(CMD_NONE, Release);
+        // SAFETY: we claimed the slot; `complete` takes a raw spinlock only.
+        unsafe { bindings::complete(slot.go.get()) };
+        pool.free_slot(own);
         t.completions.unreserve(places);
-        fetch_or(&t.pool.ready, slot.mask());
-        Stats::bump(&t.stats.blocked_sync);
-        return false;
+        return blocked();
     }
     let done = t.done.load(Relaxed);
     // SAFETY: we own the slot's handoff until we complete `go`.
@@ -524,8 +602,8 @@ fn hand_off(t: &Takeover<'_>) -> bool {
         };
     }
     slot.cmd.store(CMD_TAKEOVER, Release);
+    t.carrier.store(own.bit, Relaxed);
     t.taken.store(1, Relaxed);
-    t.pool.carriers.fetch_add(1, Relaxed);
     Stats::bump(&t.stats.went_async);
     // SAFETY: no preconditions; current stops telling us it blocks.
     unsafe { bindings::syslet_disarm() };
@@ -583,6 +661,11 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     }
     // SAFETY: a valid `current` pointer for the move into this thread.
     slot.task.store(unsafe { bindings::get_current() }, Relaxed);
+    if is_leader() {
+        fetch_or(&pool.leaders, slot.mask());
+    } else {
+        fetch_and(&pool.leaders, !slot.mask());
+    }
     loop {
         if pool.dying.load(Relaxed) != 0 {
             return exit(pool);
@@ -592,6 +675,13 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
         // `go` now.
         unsafe { bindings::init_completion(slot.go.get()) };
         fetch_or(&pool.ready, slot.mask());
+        // `Pool::close` may have looked for parked spares just before we
+        // were one (it sets `dying`, then claims; we set `ready`, then look
+        // at `dying`; all fully ordered): leave unless claimed meanwhile.
+        if pool.dying.load(Relaxed) != 0 && fetch_and(&pool.ready, !slot.mask()) & slot.mask() != 0
+        {
+            return exit(pool);
+        }
         // SAFETY: `go` is initialised.
         let ret = unsafe { bindings::wait_for_completion_interruptible(slot.go.get()) };
         if ret != 0 {
@@ -615,6 +705,16 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     }
 }
 
+/// Whether current is its process's leader (whose id is the process's).
+fn is_leader() -> bool {
+    let me = kernel::current!();
+    // SAFETY: `me` is current; a null namespace means current's own.
+    let pid = unsafe {
+        bindings::__task_pid_nr_ns(me.as_ptr(), bindings::pid_type_PIDTYPE_PID, ptr::null_mut())
+    };
+    pid == me.tgid_nr_ns(None)
+}
+
 /// The spare has the caller's user context: finish the caller's ioctl.
 fn take_over(slot: &Slot) -> i32 {
     // SAFETY: the claimer wrote the handoff before completing `go`.
@@ -629,16 +729,4 @@ fn take_over(slot: &Slot) -> i32 {
     let mut w = UserSlice::new(UserPtr::from_addr(at), 8).writer();
     let _ = w.write(&[h.done, h.queued]);
     bindings::SYSLET_THREAD_USER as i32
-}
-
-/// What a carrier runs after its ioctl returned: nothing but leaving.
-///
-/// # Safety
-///
-/// Called by the kernel with the `st` allocated in `Takeover::finish`.
-unsafe extern "C" fn carrier_exit(st: *mut bindings::syslet_thread, _exiting: bool) -> i32 {
-    // SAFETY: allocated by `Takeover::finish` as a `KBox`; the kernel does
-    // not touch it once we return (its `exited` is null).
-    drop(unsafe { KBox::from_raw(st.cast::<Opaque<bindings::syslet_thread>>()) });
-    bindings::SYSLET_THREAD_EXIT as i32
 }

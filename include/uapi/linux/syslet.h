@@ -162,8 +162,11 @@ struct syslet_setup {
  * kernel task: gettid() changes; registers, stack, TLS, FPU control state,
  * signal mask, alternate signal stack, robust futex list and rseq area
  * follow), while the blocked task finishes chain @done and the chains after
- * it in the kernel and then exits. Otherwise the ioctl returns 0 once every
- * chain has run, with @done = @nr_chains and @queued = 0.
+ * it in the kernel and then parks as a spare itself (the spares a context
+ * keeps can thus grow up to max_threads). A parked process leader is the
+ * first spare to take a context over, so the program runs on its leader
+ * again whenever it can. Otherwise the ioctl returns 0 once every chain has
+ * run, with @done = @nr_chains and @queued = 0.
  *
  * The ioctl fails (and no chain ran) only if the submission itself is bad.
  * What happens inside a chain (a failed system call, a bad atom address) is

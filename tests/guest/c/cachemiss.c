@@ -21,6 +21,8 @@
 
 static __thread long tls_word = 0x1234;
 
+static int count_threads(void);
+
 static long fdinfo_value(int fd, const char *name)
 {
 	return syslet_fdinfo_value(fd, name);
@@ -333,17 +335,23 @@ TEST(close_with_a_chain_in_flight)
 	struct syslet_outcome o;
 	char buf[4];
 	__s64 n = -1;
-	int fd = ctx_with_spares(1, 4), p[2];
+	int before = count_threads(), fd = ctx_with_spares(1, 4), p[2];
 
 	CHECK(pipe(p) == 0);
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	/* The carrier now holds the last reference to the file. */
+	syslet_ring_munmap(&ring);
 	close(fd);
 	/* The chain still runs to its end; its completion has nowhere to go. */
 	CHECK(write(p[1], "q", 1) == 1);
 	for (int i = 0; i < 200 && n != 1; i++)
 		usleep(10 * 1000);
 	CHECK_EQ(n, 1);
+	/* The carrier released the context on its way to park: every thread goes. */
+	for (int i = 0; i < 500 && count_threads() != before; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(count_threads(), before);
 }
 
 TEST(process_exit_with_a_chain_blocked)
@@ -523,6 +531,57 @@ static int count_threads(void)
 	return n;
 }
 
+/* Entries in /proc/<pid>/fd: none once the leader is a zombie. */
+static int count_proc_pid_fds(void)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", getpid());
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+TEST(carriers_park_as_spares_and_the_leader_comes_back)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	__s64 n;
+	int fd = ctx_with_spares(1, 4), p[2];
+
+	CHECK_EQ(gettid(), getpid());	/* each test starts on its leader */
+	CHECK(pipe(p) == 0);
+	for (int i = 0; i < 10; i++) {
+		read_atom(&a, p[0], buf, 1, &n);
+		a.cookie = i;
+		CHECK_EQ(syslet_run(fd, &a, &o), 0);
+		/* Odd rounds: the parked leader took the program back. */
+		CHECK_EQ(gettid() == getpid(), i % 2 == 1);
+		CHECK(write(p[1], "x", 1) == 1);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(o.cookie, i);
+		CHECK_EQ(o.result, 1);
+		/* The carrier parks right after it posted: wait until it has. */
+		for (int j = 0; j < 500 && fdinfo_value(fd, "syslet-spares") < 1; j++)
+			usleep(1000);
+		CHECK_EQ(fdinfo_value(fd, "syslet-spares"), 1);
+		/* The leader lives on as a spare or as the program's thread. */
+		CHECK(count_proc_pid_fds() > 2);
+	}
+	/* Ten cachemisses, one thread ever made: each carrier became the spare. */
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares-spawned"), 1);
+	CHECK_EQ(fdinfo_value(fd, "syslet-went-async"), 10);
+	CHECK_EQ(fdinfo_value(fd, "syslet-threads"), 1);
+}
+
 TEST(closing_the_context_ends_every_thread_it_made)
 {
 	struct syslet_atom a;
@@ -539,7 +598,7 @@ TEST(closing_the_context_ends_every_thread_it_made)
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 	syslet_ring_munmap(&ring);
 	close(fd);
-	/* The spares exit as the context goes; the carrier after its chain. */
+	/* The spares, the parked carrier among them, exit as the context goes. */
 	for (int i = 0; i < 500 && count_threads() != before; i++)
 		usleep(10 * 1000);
 	CHECK_EQ(count_threads(), before);
