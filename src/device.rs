@@ -38,6 +38,7 @@ use kernel::{
 };
 
 use crate::{
+    access,
     chain,
     context::{
         Context,
@@ -76,6 +77,7 @@ impl MiscDevice for SysletFile {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        access::may_open()?;
         let owner = kernel::current!().tgid_nr_ns(None);
         KBox::try_pin_init(
             try_pin_init!(Self {

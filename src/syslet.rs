@@ -8,6 +8,8 @@
 //! `include/uapi/linux/syslet.h`. This file holds only the module glue; each
 //! concept has a file of its own:
 //!
+//! - [`access`]: who may make a context (the `disabled` and `group`
+//!   parameters),
 //! - [`device`]: the misc device, its file operations and ioctl handlers,
 //! - [`context`]: the state behind one open file,
 //! - [`chain`]: the atom interpreter,
@@ -27,6 +29,7 @@ use kernel::{
     prelude::*, //
 };
 
+mod access;
 mod chain;
 mod completions;
 mod context;
@@ -44,6 +47,16 @@ module! {
     authors: ["The syslet authors"],
     description: "Syslets: system-call chains that go asynchronous only when they block",
     license: "GPL",
+    params: {
+        disabled: u32 {
+            default: 0,
+            description: "0: anyone who can open /dev/syslet may use it; 1: only CAP_SYS_ADMIN or members of `group`; 2: nobody",
+        },
+        group: u32 {
+            default: 4294967295,
+            description: "gid (initial user namespace) allowed when disabled=1; 4294967295 (the default) for none",
+        },
+    },
 }
 
 #[pin_data]

@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A short, seeded ABI fuzzer: random and mutated chains and ioctl
- * arguments (bad, unaligned and kernel pointers, loops, random flags and
- * reserved bits, refused and unknown system call numbers, random batch
- * sizes). Every call must return a result or one of the documented errnos;
- * the guest's kernel-log check catches anything else the kernel thinks of
- * it. SYSLET_FUZZ_SEED and SYSLET_FUZZ_ITERS override the defaults.
+ * A seeded ABI fuzzer, run as an unprivileged user: random and mutated
+ * chains and ioctl arguments (bad, unaligned and kernel pointers, loops,
+ * random flags and reserved bits, refused and unknown system call numbers,
+ * random batch sizes), chains that block and go asynchronous, random ring
+ * indices written by user space, the ring unmapped and mapped again while
+ * chains are in flight, and another thread that swaps the descriptor for
+ * /dev/null or a fresh context mid-submission. Every call must return a
+ * result or one of the documented errnos; the guest's kernel-log check
+ * catches anything else the kernel thinks of it. SYSLET_FUZZ_SEED and
+ * SYSLET_FUZZ_ITERS override the defaults (`make soak` runs a long one).
  */
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/time.h>
@@ -82,6 +89,18 @@ static void random_atom(struct syslet_atom *a)
 	a->cookie = rnd();
 }
 
+/* A pipe whose read end blocking atoms read (fed now and then). */
+static int feed[2];
+
+/* A chain of one read that blocks unless the pipe has a byte. */
+static void blocking_atom(struct syslet_atom *a)
+{
+	syslet_atom_prep(a, SYS_read, feed[0], syslet_ptr(&scratch[rnd() % 8]), 1 + rnd() % 8,
+			 0, 0, 0);
+	a->result = (rnd() % 2) ? syslet_ptr(&scratch[rnd() % 8]) : 0;
+	a->cookie = rnd();
+}
+
 static int expected(int err)
 {
 	return err == EINVAL || err == EFAULT || err == EBUSY || err == ENOTTY ||
@@ -95,7 +114,7 @@ static int expected(int err)
  * the test's output included. Results go to memory shared with the parent.
  */
 struct fuzz_report {
-	long done, odd;
+	long done, odd, went_async, reaped, scribbled, remapped, swapped;
 	long first_odd_iter, first_odd_ret, first_odd_errno;
 	unsigned long first_odd_cmd;
 };
@@ -105,7 +124,8 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep);
 TEST(seeded_fuzz_of_submit_setup_wait)
 {
 	const char *seed = getenv("SYSLET_FUZZ_SEED"), *iters = getenv("SYSLET_FUZZ_ITERS");
-	long n = iters ? atol(iters) : 20000;
+	long n = iters ? atol(iters) : 100000;
+	struct timespec t0, t1;
 	uint64_t s0 = seed ? strtoull(seed, NULL, 0) : 0x5eed5a1e7ULL;
 	struct fuzz_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -115,6 +135,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 	CHECK(rep != MAP_FAILED);
 	printf("# seed %#llx, %ld iterations\n", (unsigned long long)s0, n);
 	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
@@ -122,11 +143,21 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
+		if (tap_become_nobody() != 0)
+			_exit(3);
 		fuzz_loop(s0, n, rep);
 		_exit(0);
 	}
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-	printf("# %ld submissions and other calls, %ld unexpected returns\n", rep->done, rep->odd);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("# %ld submissions and other calls as uid %d in %.1f s, %ld unexpected returns\n",
+	       rep->done, TAP_NOBODY, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+	       rep->odd);
+	printf("# %ld went asynchronous, %ld completions reaped, %ld ring heads scribbled,"
+	       " %ld ring remaps, %ld descriptor swaps\n",
+	       rep->went_async, rep->reaped, rep->scribbled, rep->remapped, rep->swapped);
+	printf("# hardening: fuzzed submissions, set-ups and waits (unprivileged) | %ld | %ld unexpected returns, log clean\n",
+	       rep->done, rep->odd);
 	if (rep->odd)
 		printf("# first: iteration %ld, cmd %#lx returned %ld, errno %ld\n",
 		       rep->first_odd_iter, rep->first_odd_cmd, rep->first_odd_ret,
@@ -142,6 +173,52 @@ static void on_tick(int sig)
 	(void)sig;
 }
 
+/* The context's descriptor number, which the swapper thread replaces. */
+static int fuzz_fd;
+static volatile int fuzz_over;
+
+/* Swaps the descriptor, now and then, for /dev/null or a fresh context:
+ * submissions in flight on the old file must still end cleanly. */
+static void *swapper(void *arg)
+{
+	struct fuzz_report *rep = arg;
+	uint64_t r = 0x5a5a5a5a5a5aULL ^ rng_state;
+	sigset_t tick;
+
+	/* The tick is for the fuzzing thread, whose atoms may block. */
+	sigemptyset(&tick);
+	sigaddset(&tick, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &tick, NULL);
+
+	while (!fuzz_over) {
+		int nfd;
+
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		usleep(5000 + (r >> 33) % 50000);
+		nfd = (r >> 20) % 4 ? syslet_open() : open("/dev/null", O_RDWR);
+		if (nfd < 0)
+			continue;
+		dup2(nfd, fuzz_fd);
+		close(nfd);
+		rep->swapped++;
+	}
+	return NULL;
+}
+
+/* Maps the ring of whatever the descriptor is now; NULL if it has none. */
+static struct syslet_ring *map_ring(size_t *size)
+{
+	struct syslet_setup q = { 0 };
+	void *p;
+
+	/* A fresh context takes defaults on first use; ask for them. */
+	if (syslet_setup(fuzz_fd, &q) != 0 && errno != EBUSY)
+		return NULL;
+	*size = 128 * sizeof(struct syslet_outcome) + 4096;
+	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fuzz_fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 {
 	/* A random atom may sleep for days (nanosleep, poll, futex, ...): a
@@ -155,15 +232,44 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 	static struct syslet_outcome outcomes[300];
 	struct syslet_submit s;
 	struct syslet_setup setup = { .atom_budget = 16 };
+	struct syslet_ring *ring;
+	size_t ring_size = 0;
+	pthread_t t;
 	int fd = syslet_open();
 
 	rng_state = seed;
-	if (fd < 0 || syslet_setup(fd, &setup) != 0)
+	if (fd < 0 || syslet_setup(fd, &setup) != 0 || pipe(feed) != 0)
 		_exit(2);
+	fcntl(feed[1], F_SETFL, O_NONBLOCK);
+	fuzz_fd = fd;
+	ring = map_ring(&ring_size);
+	if (pthread_create(&t, NULL, swapper, rep) != 0)
+		_exit(4);
 	for (long i = 0; i < n; i++) {
 		unsigned long cmd;
 		int ret;
 
+		/* The ring: reaped, scribbled on, or mapped again. */
+		if (ring) {
+			__u32 tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+
+			rep->reaped += (__u32)(tail - ring->head) <= ring->entries ?
+					       (__u32)(tail - ring->head) : 0;
+			if (rnd() % 32 == 0) {
+				ring->head = (__u32)rnd();
+				rep->scribbled++;
+			} else {
+				__atomic_store_n(&ring->head, tail, __ATOMIC_RELEASE);
+			}
+		}
+		if (rnd() % 256 == 0) {
+			if (ring)
+				munmap(ring, ring_size);
+			ring = map_ring(&ring_size);
+			rep->remapped++;
+		}
+		if (rnd() % 8 == 0 && write(feed[1], "f", 1) < 0)
+			rep->done += 0;	/* full: fine */
 
 		for (int k = 0; k < NATOMS; k++)
 			random_atom(&atoms[k]);
@@ -174,8 +280,15 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			chains[c] = (rnd() % 4) ? syslet_ptr(&atoms[rnd() % NATOMS]) : some_address();
 		s.chains = (rnd() % 10) ? syslet_ptr(chains) : some_address();
 		s.outcomes = (rnd() % 4) ? syslet_ptr(outcomes) : (rnd() % 2 ? 0 : some_address());
-		/* Mostly synchronous; sometimes reserved bits. */
+		/* Mostly synchronous; sometimes reserved bits; now and then a
+		 * chain that blocks and may go asynchronous. */
 		s.flags = (rnd() % 8) ? SYSLET_SUBMIT_SYNC_ONLY : (__u32)rnd();
+		if (rnd() % 32 == 0) {
+			blocking_atom(&atoms[0]);
+			chains[0] = syslet_ptr(&atoms[0]);
+			s.chains = syslet_ptr(chains);
+			s.flags = (__u32)(rnd() % 8) & ~SYSLET_SUBMIT_SYNC_ONLY;
+		}
 		if (rnd() % 16 == 0)
 			s.reserved[rnd() % 3] = rnd();
 		switch (rnd() % 16) {
@@ -188,20 +301,22 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			};
 
 			cmd = SYSLET_IOC_WAIT;
-			ret = ioctl(fd, cmd, (rnd() % 8) ? (void *)&w : (void *)(uintptr_t)some_address());
+			ret = ioctl(fuzz_fd, cmd, (rnd() % 8) ? (void *)&w : (void *)(uintptr_t)some_address());
 			break;
 		}
 		case 1:
 			cmd = SYSLET_IOC_SETUP;
-			ret = ioctl(fd, cmd, (void *)&s);
+			ret = ioctl(fuzz_fd, cmd, (void *)&s);
 			break;
 		case 2:
 			cmd = _IOWR(SYSLET_IOC_MAGIC, rnd() % 32, struct syslet_submit);
-			ret = ioctl(fd, cmd, (void *)&s);
+			ret = ioctl(fuzz_fd, cmd, (void *)&s);
 			break;
 		default:
 			cmd = SYSLET_IOC_SUBMIT;
-			ret = ioctl(fd, cmd, (rnd() % 50) ? (void *)&s : (void *)(uintptr_t)some_address());
+			ret = ioctl(fuzz_fd, cmd, (rnd() % 50) ? (void *)&s : (void *)(uintptr_t)some_address());
+			if (ret == 0 && s.queued)
+				rep->went_async++;
 		}
 		if (ret != 0 && !(ret == -1 && expected(errno))) {
 			if (!rep->odd) {
@@ -214,4 +329,6 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 		}
 		rep->done = i + 1;
 	}
+	fuzz_over = 1;
+	pthread_join(t, NULL);
 }

@@ -29,6 +29,26 @@ struct tap_test {
 	int line;
 };
 
+/* The user the unprivileged cases run as. */
+#define TAP_NOBODY 65534
+
+/* Drops every privilege of the calling process: uid and gid nobody, no
+ * supplementary groups, no capabilities left. 0 or -1. */
+int setgroups(size_t size, const unsigned int *list);
+static inline int tap_become(unsigned int uid, unsigned int gid, unsigned int group)
+{
+	unsigned int groups[1] = { group };
+
+	if (setgroups(group ? 1 : 0, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+		return -1;
+	return geteuid() == uid && getegid() == gid ? 0 : -1;
+}
+
+static inline int tap_become_nobody(void)
+{
+	return tap_become(TAP_NOBODY, TAP_NOBODY, 0);
+}
+
 static struct tap_test tap_tests[TAP_MAX_TESTS];
 static int tap_count;
 
