@@ -59,7 +59,7 @@ mem=512
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp 2 -m "$mem"
 	-nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode")
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode SYSLET_TESTS=${SYSLET_TESTS:-*}")
 log "booting the $flavour kernel ($accel, mode $mode); logs in out/logs/"
 
 case "$mode" in

@@ -73,6 +73,12 @@ struct syslet_query {
  *		SYSLET_ATOM_ARG_PTR(n) set, the user address of a __u64 read
  *		when the atom runs.
  * @cookie:	opaque to the kernel; reported with the chain's outcome.
+ *
+ * Atoms are read from user memory as they run, not copied at submission:
+ * the atoms of a chain that went asynchronous, and every word and buffer
+ * they name, must stay valid and unchanged until its completion is in the
+ * ring. An atom rewritten meanwhile runs as rewritten (with its new
+ * cookie), inside the old chain.
  */
 struct syslet_atom {
 	__u32 nr;

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Load with exact accounting: submitter threads send batches that mix
+ * synchronous and blocking chains for a fixed time, under RLIMIT_NPROC, as
+ * an unprivileged user, with a small ring so completions overflow. Every
+ * chain carries a unique cookie; each must produce exactly one result,
+ * either in the submission's outcomes (it ran synchronously) or as one ring
+ * completion (it went asynchronous). None twice, none lost, none unknown.
+ * SYSLET_LOAD_SECONDS overrides the duration.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+
+#include "tap.h"
+
+#define SUBMITTERS 4
+#define MAX_SEQ (1 << 17)
+#define MAX_THREADS 8
+#define NPROC 12	/* tasks of the user: 7 of the program, 5 for syslets */
+
+/* State of each chain, by cookie: submitted, then one of the two results. */
+enum { NONE, SUBMITTED, SYNC_DONE, ASYNC_DONE };
+static unsigned char state[SUBMITTERS][MAX_SEQ];
+/* For a report of a duplicate: how each sync result was seen. */
+static unsigned int seen[SUBMITTERS][MAX_SEQ];
+
+/* Atoms and result words of queued chains are read and written by the
+ * kernel until their completion: each chain gets its own, reused only once
+ * the chain that had them is done. */
+#define POOL 1024
+static struct syslet_atom atoms[SUBMITTERS][POOL];
+static __s64 results[SUBMITTERS][POOL];
+
+static int fd, pipes[SUBMITTERS][2];
+static struct syslet_ring_map ring;
+static volatile int start, stop, reaping = 1;
+static long submitted, sync_done, async_done, duplicated, unknown, queued_total;
+static long most_threads, most_tasks;
+
+static __u64 cookie(unsigned int t, unsigned int seq)
+{
+	return (__u64)t << 32 | seq;
+}
+
+static void account(__u64 c, int how)
+{
+	unsigned int t = c >> 32, seq = (__u32)c;
+	unsigned char *s;
+
+	if (t >= SUBMITTERS || seq >= MAX_SEQ) {
+		__atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	s = &state[t][seq];
+	unsigned char was = __atomic_exchange_n(s, how, __ATOMIC_RELEASE);
+
+	if (was != SUBMITTED) {
+		if (__atomic_add_fetch(&duplicated, 1, __ATOMIC_RELAXED) <= 5)
+			printf("# cookie %u:%u reported %s, already %s (sync as i/done/queued/n %#x)\n", t, seq,
+			       how == SYNC_DONE ? "sync" : "async",
+			       was == SYNC_DONE ? "sync" : was == ASYNC_DONE ? "async" : "unsubmitted",
+			       seen[t][seq]);
+	}
+	__atomic_add_fetch(how == SYNC_DONE ? &sync_done : &async_done, 1, __ATOMIC_RELAXED);
+}
+
+static void *submitter(void *arg)
+{
+	unsigned int t = (uintptr_t)arg, seq = 0;
+	uint64_t r = 0x10ad0000ULL + t;
+	struct syslet_atom *firsts[8];
+	struct syslet_outcome o[8];
+	static __thread char buf[8];
+
+	while (!start)
+		usleep(1000);
+	while (!stop && seq + 8 < MAX_SEQ) {
+		unsigned int n, queued = 0;
+		int done;
+
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		n = 1 + (r >> 40) % 8;
+		for (unsigned int i = 0; i < n; i++) {
+			unsigned int k = (seq + i) % POOL;
+			struct syslet_atom *a = &atoms[t][k];
+
+			while (seq + i >= POOL &&
+			       __atomic_load_n(&state[t][seq + i - POOL], __ATOMIC_ACQUIRE) < SYNC_DONE)
+				usleep(1000);
+			firsts[i] = a;
+			if ((r >> (i * 3)) % 4 == 0)	/* blocks until fed */
+				syslet_atom_prep(a, SYS_read, pipes[t][0], syslet_ptr(buf), 1, 0, 0, 0);
+			else
+				syslet_atom_prep(a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+			syslet_atom_result(a, &results[t][k]);
+			a->cookie = cookie(t, seq + i);
+			state[t][seq + i] = SUBMITTED;
+		}
+		done = syslet_submit(fd, firsts, n, o, &queued);
+		if (done < 0 || done + queued != n) {
+			printf("# submit returned %d, queued %u of %u\n", done, queued, n);
+			__atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		for (int i = 0; i < done; i++) {
+			if ((o[i].cookie >> 32) < SUBMITTERS && (__u32)o[i].cookie < MAX_SEQ)
+				seen[o[i].cookie >> 32][(__u32)o[i].cookie] =
+					i | done << 8 | queued << 16 | n << 24;
+			account(o[i].cookie, SYNC_DONE);
+		}
+		__atomic_add_fetch(&submitted, n, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&queued_total, queued, __ATOMIC_RELAXED);
+		seq += n;
+	}
+	return NULL;
+}
+
+/* Feeds the pipes more slowly than the submitters read them, so reads
+ * block: one byte to each pipe in turn every 2 ms. */
+static void *feeder(void *arg)
+{
+	unsigned int i = 0;
+
+	(void)arg;
+	while (reaping) {
+		if (write(pipes[i++ % SUBMITTERS][1], "f", 1) < 0)
+			usleep(1000);
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/* Tasks of this process. */
+static long count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Reaps the ring, slowly at times so it overflows; watches the threads. */
+static void *reaper(void *arg)
+{
+	struct syslet_outcome o[16];
+	unsigned int round = 0;
+
+	(void)arg;
+	while (reaping) {
+		int n = syslet_wait_reap(fd, &ring, o, 16, 1, 2 * 1000 * 1000);
+		long threads = syslet_fdinfo_value(fd, "syslet-threads");
+		long tasks = count_tasks();
+
+		for (int i = 0; i < n; i++)
+			account(o[i].cookie, ASYNC_DONE);
+		if (threads > most_threads)
+			most_threads = threads;
+		if (tasks > most_tasks)
+			most_tasks = tasks;
+		if (++round % 16 == 0)
+			usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+TEST(every_chain_has_exactly_one_result_under_load)
+{
+	const char *env = getenv("SYSLET_LOAD_SECONDS");
+	int seconds = env ? atoi(env) : 5;
+	struct rlimit nproc = { NPROC, NPROC };
+	struct syslet_setup s = { .spares = 4, .max_threads = MAX_THREADS, .ring_entries = 4,
+				  .max_pending = 256 };
+	pthread_t sub[SUBMITTERS], feed, reap;
+	long lost, overflowed;
+
+	CHECK_EQ(tap_become_nobody(), 0);
+	CHECK_EQ(setrlimit(RLIMIT_NPROC, &nproc), 0);
+	fd = syslet_open();
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	for (int t = 0; t < SUBMITTERS; t++)
+		CHECK(pipe(pipes[t]) == 0);
+	CHECK(pthread_create(&feed, NULL, feeder, NULL) == 0);
+	CHECK(pthread_create(&reap, NULL, reaper, NULL) == 0);
+	for (int t = 0; t < SUBMITTERS; t++)
+		CHECK(pthread_create(&sub[t], NULL, submitter, (void *)(uintptr_t)t) == 0);
+	/* Every program thread exists before the first chain: what is left
+	 * under RLIMIT_NPROC is for the context's threads. */
+	start = 1;
+	sleep(seconds);
+	stop = 1;
+	for (int t = 0; t < SUBMITTERS; t++)
+		pthread_join(sub[t], NULL);
+	/* Drain: every queued chain completes once its pipe is fed. */
+	for (int i = 0; i < 1000 && sync_done + async_done < submitted; i++)
+		usleep(10 * 1000);
+	reaping = 0;
+	pthread_join(feed, NULL);
+	pthread_join(reap, NULL);
+	{
+		struct syslet_outcome o[16];
+		int n;
+
+		while ((n = syslet_ring_reap(&ring, o, 16)) > 0)
+			for (int i = 0; i < n; i++)
+				account(o[i].cookie, ASYNC_DONE);
+	}
+	/* Lost: a submitted chain whose result never came, whatever the sums. */
+	lost = 0;
+	for (int t = 0; t < SUBMITTERS; t++)
+		for (int q = 0; q < MAX_SEQ; q++)
+			lost += state[t][q] == SUBMITTED;
+	overflowed = syslet_fdinfo_value(fd, "syslet-ring-overflow");
+	printf("# accounting: submitted %ld, completed-sync %ld, completed-async %ld, lost %ld, "
+	       "duplicated %ld, unknown %ld\n",
+	       submitted, sync_done, async_done, lost, duplicated, unknown);
+	printf("# queued %ld, ring overflow %ld, most syslet threads %ld (cap %d), most tasks %ld "
+	       "(RLIMIT_NPROC %d), spare starts failed %ld\n",
+	       queued_total, overflowed, most_threads, MAX_THREADS, most_tasks, NPROC,
+	       syslet_fdinfo_value(fd, "syslet-spares-failed"));
+	printf("# hardening: load, %d threads x %d s, sync and blocking chains, exact accounting "
+	       "| %ld chains | %ld lost, %ld duplicated, %ld unknown, threads <= cap\n",
+	       SUBMITTERS, seconds, submitted, lost, duplicated, unknown);
+	CHECK(submitted > 0);
+	CHECK(queued_total > 0);
+	CHECK_EQ(lost, 0);
+	CHECK_EQ(sync_done + async_done, submitted);
+	CHECK_EQ(duplicated, 0);
+	CHECK_EQ(unknown, 0);
+	CHECK_EQ(async_done, queued_total);
+	CHECK(most_threads <= MAX_THREADS);
+	CHECK(most_tasks <= NPROC);
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Faults and teardown: processes using syslets die at random moments
+ * (SIGKILL while chains run, block or complete; exit_group and execve from
+ * another thread; fork with chains in flight). After each storm, every
+ * process is gone, nothing pins the module, and the task count is back
+ * where it was; the guest's final rmmod and kmemleak scan check the rest.
+ * SYSLET_STORM_KILLS overrides the number of SIGKILLs.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+
+#include "tap.h"
+
+static uint64_t rng = 0x5707a11ULL;
+
+static unsigned int rnd(unsigned int n)
+{
+	rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned int)(rng >> 33) % n;
+}
+
+/* Tasks in the system (every thread of every process). */
+static int count_tasks(void)
+{
+	struct dirent *d, *e;
+	DIR *proc = opendir("/proc");
+	int n = 0;
+
+	if (!proc)
+		return -1;
+	while ((d = readdir(proc))) {
+		char path[300];
+		DIR *task;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", d->d_name);
+		task = opendir(path);
+		if (!task)
+			continue;
+		while ((e = readdir(task)))
+			n += e->d_name[0] != '.';
+		closedir(task);
+	}
+	closedir(proc);
+	return n;
+}
+
+static long module_refcnt(void)
+{
+	FILE *f = fopen("/sys/module/syslet/refcnt", "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Waits until nothing pins the module and the task count is @tasks. */
+static int settled(int tasks)
+{
+	for (int i = 0; i < 500; i++) {
+		if (module_refcnt() == 0 && count_tasks() == tasks)
+			return 1;
+		usleep(10 * 1000);
+	}
+	printf("# refcnt %ld, tasks %d (want %d)\n", module_refcnt(), count_tasks(), tasks);
+	return 0;
+}
+
+/* --- what the victims do ---------------------------------------------- */
+
+static int vfd, vpipe[2];
+static struct syslet_ring_map vring;
+
+static void victim_setup(void)
+{
+	struct syslet_setup s = { .spares = 2, .max_threads = 6, .ring_entries = 8,
+				  .max_pending = 64 };
+
+	vfd = syslet_open();
+	if (vfd < 0 || syslet_setup(vfd, &s) != 0 || syslet_ring_mmap(vfd, &s, &vring) != 0 ||
+	    pipe(vpipe) != 0)
+		_exit(10);
+}
+
+/* Submits chains forever: blocking reads, counted loops, batches. */
+static void *submitter(void *arg)
+{
+	struct syslet_atom a[4], *firsts[4] = { &a[0], &a[1], &a[2], &a[3] };
+	struct syslet_outcome o[4];
+	static __thread __s64 counter, n;
+	char buf[8];
+
+	(void)arg;
+	for (;;) {
+		switch (rnd(3)) {
+		case 0:	/* blocks until the feeder writes */
+			syslet_atom_prep(&a[0], SYS_read, vpipe[0], syslet_ptr(buf), 1, 0, 0, 0);
+			syslet_atom_result(&a[0], &n);
+			syslet_submit(vfd, firsts, 1, o, NULL);
+			break;
+		case 1:	/* a counted loop of a few hundred atoms */
+			counter = -300;
+			syslet_atom_prep_add(&a[0], &counter, 1);
+			syslet_atom_flags(&a[0], SYSLET_ATOM_STOP_ZERO);
+			syslet_atom_link(&a[0], &a[0]);
+			syslet_submit(vfd, firsts, 1, o, NULL);
+			break;
+		default:	/* a batch of cheap calls */
+			for (int i = 0; i < 4; i++)
+				syslet_atom_prep(&a[i], SYS_getppid, 0, 0, 0, 0, 0, 0);
+			syslet_submit(vfd, firsts, 4, o, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void *feeder(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(rnd(3000));
+		if (write(vpipe[1], "f", 1) != 1)
+			_exit(11);
+	}
+	return NULL;
+}
+
+static void *reaper(void *arg)
+{
+	struct syslet_outcome o[8];
+
+	(void)arg;
+	for (;;)
+		syslet_wait_reap(vfd, &vring, o, 8, 1, 5 * 1000 * 1000);
+	return NULL;
+}
+
+/* A process with everything going; it runs until killed. */
+static void busy_victim(void)
+{
+	pthread_t t;
+
+	victim_setup();
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t, NULL, submitter, NULL);
+	pthread_create(&t, NULL, feeder, NULL);
+	pthread_create(&t, NULL, reaper, NULL);
+	for (;;)
+		pause();
+}
+
+static void *exit_later(void *arg)
+{
+	usleep((uintptr_t)arg);
+	_exit(0);	/* exit_group() from a thread that is not the caller */
+}
+
+static void *exec_later(void *arg)
+{
+	usleep((uintptr_t)arg);
+	execl("/bin/true", "true", (char *)NULL);
+	_exit(12);
+}
+
+/* A chain blocks; another thread ends the process with @how. */
+static void blocked_victim(void *(*how)(void *))
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	pthread_t t;
+
+	victim_setup();
+	pthread_create(&t, NULL, how, (void *)(uintptr_t)rnd(20000));
+	syslet_atom_prep(&a, SYS_read, vpipe[0], syslet_ptr(buf), 1, 0, 0, 0);
+	syslet_run(vfd, &a, &o);	/* queued: the carrier stays blocked */
+	syslet_run(vfd, &a, &o);	/* and again, or blocks here */
+	for (;;)
+		pause();
+}
+
+/* fork() while a chain is in flight: the child gets no chain, no spare,
+ * and EBADFD from the context; the parent's chain still completes. */
+static void forking_victim(void)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char buf[4];
+	int status;
+	pid_t pid;
+
+	victim_setup();
+	syslet_atom_prep(&a, SYS_read, vpipe[0], syslet_ptr(buf), 1, 0, 0, 0);
+	a.cookie = 77;
+	if (syslet_run(vfd, &a, &o) != 0)
+		_exit(13);
+	pid = fork();
+	if (pid == 0) {
+		struct syslet_atom b;
+
+		syslet_atom_prep(&b, SYS_getpid, 0, 0, 0, 0, 0, 0);
+		_exit(syslet_run(vfd, &b, &o) == -EBADFD ? 0 : 14);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		_exit(15);
+	if (write(vpipe[1], "x", 1) != 1)
+		_exit(16);
+	if (syslet_wait_reap(vfd, &vring, &o, 1, 1, 5000000000LL) != 1 || o.cookie != 77)
+		_exit(17);
+	_exit(0);
+}
+
+/* --- the storms --------------------------------------------------------- */
+
+TEST(random_sigkills_while_chains_run_block_and_complete)
+{
+	const char *env = getenv("SYSLET_STORM_KILLS");
+	int kills = env ? atoi(env) : 240, tasks = count_tasks(), bad = 0;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < kills; i++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0)
+			busy_victim();
+		CHECK(pid > 0);
+		/* From "still setting up" to "everything in flight". */
+		usleep(rnd(4) ? rnd(60000) : rnd(2000));
+		CHECK_EQ(kill(pid, SIGKILL), 0);
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+			printf("# victim %d ended with status %#x\n", i, status);
+			bad++;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(settled(tasks));
+	printf("# %d SIGKILLs in %.1f s\n", kills, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("# hardening: SIGKILL at random moments (running, blocked, completing) | %d | "
+	       "%d odd exits, module refcount 0, no task left\n", kills, bad);
+	CHECK_EQ(bad, 0);
+}
+
+static void ends_by_itself(const char *what, void (*victim)(void *(*)(void *)),
+			   void *(*how)(void *), int rounds)
+{
+	int tasks = count_tasks(), bad = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0)
+			victim(how);
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0) {
+			printf("# %s round %d: status %#x\n", what, i, status);
+			bad++;
+		}
+	}
+	CHECK(settled(tasks));
+	printf("# hardening: %s | %d | %d odd exits, module refcount 0, no task left\n", what,
+	       rounds, bad);
+	CHECK_EQ(bad, 0);
+}
+
+TEST(exit_group_from_another_thread_with_chains_blocked)
+{
+	ends_by_itself("exit_group from another thread, chains blocked", blocked_victim,
+		       exit_later, 40);
+}
+
+TEST(execve_from_another_thread_with_chains_blocked)
+{
+	ends_by_itself("execve from another thread, chains blocked", blocked_victim,
+		       exec_later, 40);
+}
+
+static void forking(void *(*unused)(void *))
+{
+	(void)unused;
+	forking_victim();
+}
+
+TEST(fork_with_a_chain_in_flight)
+{
+	ends_by_itself("fork with a chain in flight (child gets EBADFD)", forking, NULL, 40);
+}
