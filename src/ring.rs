@@ -149,7 +149,12 @@ impl Ring {
     /// Maps the ring into `vma`, which must not be larger than the ring.
     pub(crate) fn map(&self, vma: &VmaNew) -> Result {
         let len = vma.end() - vma.start();
-        if len > self.size() {
+        // SAFETY: `mmap` holds the mmap lock for the new area, as for
+        // `start()` and `end()`, which read the same struct this way.
+        let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
+        // The ring is mapped whole or from its start: no offset, so that
+        // no mapping can pass for another part of it.
+        if pgoff != 0 || len > self.size() {
             return Err(EINVAL);
         }
         if vma.executable() {
