@@ -12,11 +12,12 @@
 FLAVOUR ?= debug
 export SYSLET_CACHE ?= $(HOME)/.cache/syslet
 
-.PHONY: help bootstrap kernel module guest run test bench shell clean distclean
+.PHONY: help bootstrap kernel module guest run test bench shell clean distclean soak
 
 help:
 	@echo "make run        build everything and run the demo in QEMU"
 	@echo "make test       host tests and the in-guest test suite (debug kernel)"
+	@echo "make soak       the fuzzer, kill storm and load run for an hour or so"
 	@echo "make bench      first benchmarks, on the release kernel"
 	@echo "make shell      interactive guest with the module loaded"
 	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|release)"
@@ -49,6 +50,12 @@ shell: bootstrap
 
 test:
 	@SYSLET_TEST_FLAVOUR=$(FLAVOUR) scripts/test.sh
+
+# The hardening programs for an hour or so instead of minutes.
+soak: bootstrap
+	@SYSLET_TESTS='c-[fls]*' SYSLET_FUZZ_ITERS=2000000 SYSLET_STORM_KILLS=5000 \
+		SYSLET_LOAD_SECONDS=300 TAP_TIMEOUT=7000 SYSLET_TIMEOUT=7200 \
+		SYSLET_TEST_FLAVOUR=$(FLAVOUR) scripts/test.sh
 
 clean:
 	rm -rf out target

@@ -56,10 +56,21 @@ cpu=max
 mem=512
 [[ "$flavour" == debug ]] && mem=1024
 
+# Settings the guest's programs read, passed on the kernel command line
+# (which hands unknown NAME=value words to init's environment).
+guest_env() {
+	local v
+	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
+	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS; do
+		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
+	done
+	echo
+}
+
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp 2 -m "$mem"
 	-nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode SYSLET_TESTS=${SYSLET_TESTS:-*}")
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode $(guest_env)")
 log "booting the $flavour kernel ($accel, mode $mode); logs in out/logs/"
 
 case "$mode" in

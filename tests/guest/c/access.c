@@ -106,4 +106,7 @@ TEST(module_back_to_the_guest_defaults)
 	CHECK_EQ(reload(""), 0);
 	CHECK_EQ(chmod("/dev/syslet", 0666), 0);
 	CHECK_EQ(open_as(TAP_NOBODY, TAP_NOBODY, 0), 0);
+	printf("# hardening: opens by root, group members and others under node mode 0600/0660 "
+	       "and disabled=0/1/2 (c-access, every case) | 13 | each allowed or refused as "
+	       "documented\n");
 }
