@@ -9,10 +9,17 @@
  *
  *  1. per-operation cost of getppid(): one system call each, versus the same
  *     calls as one syslet chain of 1, 8, 64 and 512 atoms;
- *  2. cachemiss hand-off: submitting a chain whose read blocks until the
+ *  2. per-operation cost of a 1-byte pread() of a cached file: one system
+ *     call each, versus syslet chains of 1, 8, 64 and 512 atoms, versus
+ *     io_uring (the kernel's own, raw system calls: bench/uring.h) with
+ *     batches of the same sizes, each submitted and waited for with one
+ *     io_uring_enter();
+ *  3. cachemiss hand-off: submitting a chain whose read blocks until the
  *     caller regains control ("queued"), versus the floor of handing work
  *     to another thread: a futex wake plus a context switch (half a
- *     ping-pong round trip between two threads).
+ *     ping-pong round trip between two threads), versus io_uring's punt of
+ *     a read to its worker (IOSQE_ASYNC: io_uring_enter() returns once the
+ *     read is queued to io-wq).
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -21,9 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <syslet.h>
 #include <time.h>
 #include <x86intrin.h>
+
+#include "uring.h"
 
 #define REPS 7
 
@@ -80,6 +90,77 @@ static double chain_getppid(int fd, struct syslet_atom *a, int len, int ops)
 		if (syslet_run_sync(fd, a, &o) != 0 || o.atoms_run != (unsigned)len)
 			abort();
 	return (now_ticks() - t0) / ((double)chains * len);
+}
+
+/* Ticks per 1-byte pread() of a cached file, one by one. */
+static double plain_pread(int file, int ops)
+{
+	char c;
+	double t0 = now_ticks();
+
+	for (int i = 0; i < ops; i++)
+		if (pread(file, &c, 1, 0) != 1)
+			abort();
+	return (now_ticks() - t0) / ops;
+}
+
+/* Ticks per pread() atom, in chains of @len atoms. */
+static double chain_pread(int fd, int file, struct syslet_atom *a, int len, int ops)
+{
+	static char c;
+	struct syslet_outcome o;
+	int chains = ops / len;
+	double t0;
+
+	for (int i = 0; i < len; i++) {
+		syslet_atom_prep(&a[i], SYS_pread64, file, syslet_ptr(&c), 1, 0, 0, 0);
+		a[i].next = i + 1 < len ? syslet_ptr(&a[i + 1]) : 0;
+	}
+	t0 = now_ticks();
+	for (int c = 0; c < chains; c++)
+		if (syslet_run_sync(fd, a, &o) != 0 || o.atoms_run != (unsigned)len || o.result != 1)
+			abort();
+	return (now_ticks() - t0) / ((double)chains * len);
+}
+
+/* Ticks per pread, io_uring batches of @len reads, one enter() each. */
+static double uring_pread(struct uring *u, int file, int len, int ops)
+{
+	static char c;
+	int batches = ops / len;
+	double t0 = now_ticks();
+
+	for (int b = 0; b < batches; b++) {
+		for (int i = 0; i < len; i++)
+			uring_prep_read(u, file, &c, 1, 0, 0);
+		if (uring_enter(u, len, len) != len || uring_reap(u) != len)
+			abort();
+	}
+	return (now_ticks() - t0) / ((double)batches * len);
+}
+
+/* Ticks from submitting a read that blocks, punted to io-wq, to enter()'s return. */
+static double uring_punt(struct uring *u, int n)
+{
+	double sum = 0;
+	char c;
+	int p[2];
+
+	if (pipe(p))
+		abort();
+	for (int i = 0; i < n; i++) {
+		uring_prep_read(u, p[0], &c, 1, 0, IOSQE_ASYNC);
+		double t0 = now_ticks();
+
+		if (uring_enter(u, 1, 0) != 1)
+			abort();
+		sum += now_ticks() - t0;
+		if (write(p[1], "x", 1) != 1 || uring_enter(u, 0, 1) < 0 || uring_reap(u) != 1)
+			abort();
+	}
+	close(p[0]);
+	close(p[1]);
+	return sum / n;
 }
 
 /* Futex ping-pong: two threads hand a token back and forth. */
@@ -194,6 +275,41 @@ int main(void)
 	}
 
 	printf("\n");
+	struct uring u = { 0 };
+	int file = open("/tmp/bench-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int have_uring = uring_init(&u, 512) == 0;
+
+	if (file < 0 || write(file, "0123456789", 10) != 10)
+		abort();
+	if (!have_uring)
+		printf("(no io_uring in this kernel: its rows are left out)\n");
+	for (int r = 0; r < REPS; r++)
+		v[r] = plain_pread(file, ops);
+	s = summarize(v, REPS);
+	plain = s.median;
+	printf("%-34s %9.1f ticks/op [%.1f..%.1f]  ratio 1.00\n", "pread 1 byte, one syscall each",
+	       s.median, s.min, s.max);
+	for (unsigned int l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		char name[64];
+		struct stat3 sy;
+
+		for (int r = 0; r < REPS; r++)
+			v[r] = chain_pread(fd, file, atoms, lens[l], ops);
+		sy = summarize(v, REPS);
+		snprintf(name, sizeof(name), "pread, syslet chain of %d", lens[l]);
+		printf("%-34s %9.1f ticks/op [%.1f..%.1f]  ratio %.2f\n", name, sy.median, sy.min,
+		       sy.max, sy.median / plain);
+		if (!have_uring)
+			continue;
+		for (int r = 0; r < REPS; r++)
+			v[r] = uring_pread(&u, file, lens[l], ops);
+		s = summarize(v, REPS);
+		snprintf(name, sizeof(name), "pread, io_uring batch of %d", lens[l]);
+		printf("%-34s %9.1f ticks/op [%.1f..%.1f]  ratio %.2f  (syslet/io_uring %.2f)\n",
+		       name, s.median, s.min, s.max, s.median / plain, sy.median / s.median);
+	}
+
+	printf("\n");
 	double floor_ticks;
 
 	for (int r = 0; r < REPS; r++)
@@ -207,5 +323,12 @@ int main(void)
 	s = summarize(v, REPS);
 	printf("%-34s %9.1f ticks [%.1f..%.1f]  ratio %.2f\n", "cachemiss: submit -> queued",
 	       s.median, s.min, s.max, s.median / floor_ticks);
+	if (have_uring) {
+		for (int r = 0; r < REPS; r++)
+			v[r] = uring_punt(&u, 50);
+		s = summarize(v, REPS);
+		printf("%-34s %9.1f ticks [%.1f..%.1f]  ratio %.2f\n", "io_uring IOSQE_ASYNC punt",
+		       s.median, s.min, s.max, s.median / floor_ticks);
+	}
 	return 0;
 }

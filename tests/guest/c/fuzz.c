@@ -116,7 +116,7 @@ static int expected(int err)
  * the test's output included. Results go to memory shared with the parent.
  */
 struct fuzz_report {
-	long done, odd, went_async, reaped, scribbled, remapped, swapped;
+	long done, odd, submits, went_async, reaped, scribbled, remapped, swapped;
 	long first_odd_iter, first_odd_ret, first_odd_errno;
 	unsigned long first_odd_cmd;
 };
@@ -126,7 +126,7 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep);
 TEST(seeded_fuzz_of_submit_setup_wait)
 {
 	const char *seed = getenv("SYSLET_FUZZ_SEED"), *iters = getenv("SYSLET_FUZZ_ITERS");
-	long n = iters ? atol(iters) : 100000;
+	long n = iters ? atol(iters) : 125000;
 	struct timespec t0, t1;
 	uint64_t s0 = seed ? strtoull(seed, NULL, 0) : 0x5eed5a1e7ULL;
 	struct fuzz_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
@@ -158,8 +158,9 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 	printf("# %ld went asynchronous, %ld completions reaped, %ld ring heads scribbled,"
 	       " %ld ring remaps, %ld descriptor swaps\n",
 	       rep->went_async, rep->reaped, rep->scribbled, rep->remapped, rep->swapped);
-	printf("# hardening: fuzzed submissions, set-ups and waits (unprivileged) | %ld | %ld unexpected returns, log clean\n",
-	       rep->done, rep->odd);
+	printf("# hardening: fuzzed submissions, set-ups and waits, unprivileged, fixed seed "
+	       "| %ld submissions (%ld calls) | %ld unexpected returns, log clean\n",
+	       rep->submits, rep->done, rep->odd);
 	if (rep->odd)
 		printf("# first: iteration %ld, cmd %#lx returned %ld, errno %ld\n",
 		       rep->first_odd_iter, rep->first_odd_cmd, rep->first_odd_ret,
@@ -319,6 +320,7 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			break;
 		default:
 			cmd = SYSLET_IOC_SUBMIT;
+			rep->submits++;
 			ret = ioctl(fuzz_fd, cmd, (rnd() % 50) ? (void *)&s : (void *)(uintptr_t)some_address());
 			if (ret == 0 && s.queued)
 				rep->went_async++;

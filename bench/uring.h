@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Just enough io_uring, on raw system calls, for the benchmarks to compare
+ * with: the kernel's own io_uring, without liburing (which the guest does
+ * not have). One ring, single mmap (IORING_FEAT_SINGLE_MMAP), no SQPOLL.
+ */
+#ifndef SYSLET_BENCH_URING_H
+#define SYSLET_BENCH_URING_H
+
+#include <linux/io_uring.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct uring {
+	int fd;
+	unsigned int *sq_head, *sq_tail, *sq_mask, *sq_array;
+	unsigned int *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+/* 0, or -1 (no io_uring, or no single mmap). */
+static inline int uring_init(struct uring *u, unsigned int entries)
+{
+	struct io_uring_params p;
+	size_t sq_len, cq_len;
+	char *ring;
+
+	memset(&p, 0, sizeof(p));
+	u->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+	if (u->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP))
+		return -1;
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned int);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	ring = mmap(NULL, sq_len > cq_len ? sq_len : cq_len, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
+	u->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
+	if (ring == MAP_FAILED || u->sqes == MAP_FAILED)
+		return -1;
+	u->sq_head = (unsigned int *)(ring + p.sq_off.head);
+	u->sq_tail = (unsigned int *)(ring + p.sq_off.tail);
+	u->sq_mask = (unsigned int *)(ring + p.sq_off.ring_mask);
+	u->sq_array = (unsigned int *)(ring + p.sq_off.array);
+	u->cq_head = (unsigned int *)(ring + p.cq_off.head);
+	u->cq_tail = (unsigned int *)(ring + p.cq_off.tail);
+	u->cq_mask = (unsigned int *)(ring + p.cq_off.ring_mask);
+	u->cqes = (struct io_uring_cqe *)(ring + p.cq_off.cqes);
+	return 0;
+}
+
+/* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
+static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned int len,
+				   unsigned long long off, unsigned char flags)
+{
+	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask;
+	struct io_uring_sqe *sqe = &u->sqes[idx];
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_READ;
+	sqe->flags = flags;
+	sqe->fd = fd;
+	sqe->addr = (unsigned long)buf;
+	sqe->len = len;
+	sqe->off = off;
+	u->sq_array[idx] = idx;
+	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/* Submits what is queued and waits for @wait completions; returns enter's result. */
+static inline int uring_enter(struct uring *u, unsigned int submit, unsigned int wait)
+{
+	return (int)syscall(__NR_io_uring_enter, u->fd, submit, wait,
+			    wait ? IORING_ENTER_GETEVENTS : 0, NULL, 0);
+}
+
+/* Consumes every completion there is; returns how many, or -1 if one failed. */
+static inline int uring_reap(struct uring *u)
+{
+	unsigned int head = *u->cq_head, tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
+	int n = 0, bad = 0;
+
+	for (; head != tail; head++, n++)
+		bad |= u->cqes[head & *u->cq_mask].res < 0;
+	__atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+	return bad ? -1 : n;
+}
+
+#endif /* SYSLET_BENCH_URING_H */
