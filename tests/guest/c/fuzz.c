@@ -9,7 +9,8 @@
  * /dev/null or a fresh context mid-submission. Every call must return a
  * result or one of the documented errnos; the guest's kernel-log check
  * catches anything else the kernel thinks of it. SYSLET_FUZZ_SEED and
- * SYSLET_FUZZ_ITERS override the defaults (`make soak` runs a long one).
+ * SYSLET_FUZZ_ITERS (how many submissions, set-ups and waits between them
+ * not counted) override the defaults (`make soak` runs a long one).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,7 +27,10 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	/* xorshift64*: deterministic for a seed. */
+	/* xorshift64*: deterministic for a seed. A random atom may zero our
+	 * memory (madvise, a read into it...): never get stuck at 0. */
+	if (!rng_state)
+		rng_state = 0x9e3779b97f4a7c15ULL;
 	rng_state ^= rng_state >> 12;
 	rng_state ^= rng_state << 25;
 	rng_state ^= rng_state >> 27;
@@ -126,7 +130,7 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep);
 TEST(seeded_fuzz_of_submit_setup_wait)
 {
 	const char *seed = getenv("SYSLET_FUZZ_SEED"), *iters = getenv("SYSLET_FUZZ_ITERS");
-	long n = iters ? atol(iters) : 125000;
+	long n = iters ? atol(iters) : 100000;
 	struct timespec t0, t1;
 	uint64_t s0 = seed ? strtoull(seed, NULL, 0) : 0x5eed5a1e7ULL;
 	struct fuzz_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
@@ -135,7 +139,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 	pid_t pid;
 
 	CHECK(rep != MAP_FAILED);
-	printf("# seed %#llx, %ld iterations\n", (unsigned long long)s0, n);
+	printf("# seed %#llx, until %ld submissions\n", (unsigned long long)s0, n);
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid = fork();
@@ -167,7 +171,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 		       rep->first_odd_errno);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		FAIL("fuzzer child status %#x", status);
-	CHECK_EQ(rep->done, n);
+	CHECK(rep->submits >= n);
 	CHECK_EQ(rep->odd, 0);
 }
 
@@ -251,7 +255,7 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 	ring = map_ring(&ring_size);
 	if (pthread_create(&t, NULL, swapper, rep) != 0)
 		_exit(4);
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; rep->submits < n; i++) {
 		unsigned long cmd;
 		int ret;
 

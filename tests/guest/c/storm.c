@@ -201,6 +201,9 @@ static void forking_victim(void)
 	pid_t pid;
 
 	victim_setup();
+	/* A spare must be parked, or the read blocks this very thread. */
+	for (int i = 0; i < 1000 && syslet_fdinfo_value(vfd, "syslet-spares") < 1; i++)
+		usleep(1000);
 	syslet_atom_prep(&a, SYS_read, vpipe[0], syslet_ptr(buf), 1, 0, 0, 0);
 	a.cookie = 77;
 	if (syslet_run(vfd, &a, &o) != 0)
