@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -20,8 +19,6 @@
 #include "tap.h"
 
 static __thread long tls_word = 0x1234;
-
-static int count_threads(void);
 
 static long fdinfo_value(int fd, const char *name)
 {
@@ -49,20 +46,9 @@ static int ctx_setup(struct syslet_setup *s)
 
 static int ctx_with_spares(unsigned int spares, unsigned int max_threads)
 {
-	struct syslet_setup s = {
-		.spares = spares,
-		.max_threads = max_threads,
-		.flags = spares ? 0 : SYSLET_SETUP_NO_SPARES,
-	};
-	int fd = syslet_open();
+	struct syslet_setup s = { .spares = spares, .max_threads = max_threads };
 
-	CHECK(fd >= 0);
-	CHECK_EQ(syslet_setup(fd, &s), 0);
-	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
-	for (int i = 0; i < 500 && fdinfo_value(fd, "syslet-spares") < spares; i++)
-		usleep(10 * 1000);
-	CHECK_EQ(fdinfo_value(fd, "syslet-spares"), spares);
-	return fd;
+	return ctx_setup(&s);
 }
 
 static void read_atom(struct syslet_atom *a, int pipe_rd, char *buf, size_t len, __s64 *n)
@@ -335,7 +321,7 @@ TEST(close_with_a_chain_in_flight)
 	struct syslet_outcome o;
 	char buf[4];
 	__s64 n = -1;
-	int before = count_threads(), fd = ctx_with_spares(1, 4), p[2];
+	int before = tap_live_threads(), fd = ctx_with_spares(1, 4), p[2];
 
 	CHECK(pipe(p) == 0);
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
@@ -349,9 +335,9 @@ TEST(close_with_a_chain_in_flight)
 		usleep(10 * 1000);
 	CHECK_EQ(n, 1);
 	/* The carrier released the context on its way to park: every thread goes. */
-	for (int i = 0; i < 500 && count_threads() != before; i++)
+	for (int i = 0; i < 500 && tap_live_threads() != before; i++)
 		usleep(10 * 1000);
-	CHECK_EQ(count_threads(), before);
+	CHECK_EQ(tap_live_threads(), before);
 }
 
 TEST(process_exit_with_a_chain_blocked)
@@ -498,39 +484,6 @@ TEST(async_now_hands_off_before_the_first_atom)
 				     SYSLET_SUBMIT_ASYNC_NOW | SYSLET_SUBMIT_SYNC_ONLY, NULL), -EINVAL);
 }
 
-/* Live (not zombie) threads of this process, from /proc/self/task. */
-static int count_threads(void)
-{
-	struct dirent *d;
-	DIR *dir = opendir("/proc/self/task");
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((d = readdir(dir))) {
-		char path[300], stat[512], *state;
-		ssize_t len;
-		int f;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", d->d_name);
-		f = open(path, O_RDONLY);
-		if (f < 0)
-			continue;
-		len = read(f, stat, sizeof(stat) - 1);
-		close(f);
-		if (len <= 0)
-			continue;
-		stat[len] = '\0';
-		state = strrchr(stat, ')');
-		if (state && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X')
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
 /* Entries in /proc/<pid>/fd: none once the leader is a zombie. */
 static int count_proc_pid_fds(void)
 {
@@ -588,9 +541,9 @@ TEST(closing_the_context_ends_every_thread_it_made)
 	struct syslet_outcome o;
 	char buf[4];
 	__s64 n = -1;
-	int before = count_threads(), fd = ctx_with_spares(3, 6), p[2];
+	int before = tap_live_threads(), fd = ctx_with_spares(3, 6), p[2];
 
-	CHECK(count_threads() >= before + 3);
+	CHECK(tap_live_threads() >= before + 3);
 	CHECK(pipe(p) == 0);
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 0);
@@ -599,9 +552,9 @@ TEST(closing_the_context_ends_every_thread_it_made)
 	syslet_ring_munmap(&ring);
 	close(fd);
 	/* The spares, the parked carrier among them, exit as the context goes. */
-	for (int i = 0; i < 500 && count_threads() != before; i++)
+	for (int i = 0; i < 500 && tap_live_threads() != before; i++)
 		usleep(10 * 1000);
-	CHECK_EQ(count_threads(), before);
+	CHECK_EQ(tap_live_threads(), before);
 }
 
 TEST(spares_count_against_rlimit_nproc)

@@ -9,7 +9,6 @@
  * SYSLET_LOAD_SECONDS overrides the duration.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -136,21 +135,6 @@ static void *feeder(void *arg)
 	return NULL;
 }
 
-/* Tasks of this process. */
-static long count_tasks(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	long n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* Reaps the ring, slowly at times so it overflows; watches the threads. */
 static void *reaper(void *arg)
 {
@@ -161,7 +145,7 @@ static void *reaper(void *arg)
 	while (reaping) {
 		int n = syslet_wait_reap(fd, &ring, o, 16, 1, 2 * 1000 * 1000);
 		long threads = syslet_fdinfo_value(fd, "syslet-threads");
-		long tasks = count_tasks();
+		long tasks = tap_live_threads();
 
 		for (int i = 0; i < n; i++)
 			account(o[i].cookie, ASYNC_DONE);

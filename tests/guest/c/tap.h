@@ -12,7 +12,9 @@
 #ifndef SYSLET_TAP_H
 #define SYSLET_TAP_H
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,39 @@ static inline int tap_become(unsigned int uid, unsigned int gid, unsigned int gr
 static inline int tap_become_nobody(void)
 {
 	return tap_become(TAP_NOBODY, TAP_NOBODY, 0);
+}
+
+/* Live (not zombie) threads of this process, from /proc/self/task. */
+static inline int tap_live_threads(void)
+{
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		char path[300], stat[512], *state;
+		ssize_t len;
+		int f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", d->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		len = read(f, stat, sizeof(stat) - 1);
+		close(f);
+		if (len <= 0)
+			continue;
+		stat[len] = '\0';
+		state = strrchr(stat, ')');
+		if (state && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X')
+			n++;
+	}
+	closedir(dir);
+	return n;
 }
 
 static struct tap_test tap_tests[TAP_MAX_TESTS];
