@@ -5,10 +5,15 @@
 # with busybox, the init script and syslet.ko.
 #
 #   scripts/build-guest.sh FLAVOUR     prints the path of the initramfs
+#
+# With SYSLET_GUEST_BENCH=1 (make bench) the image also carries null_blk (the
+# blocking device of the I/O benchmarks) and fio with the syslet engine
+# (scripts/build-fio.sh), which the test suite does not need.
 source "$(dirname "$0")/lib.sh"
 
 flavour="${1:?usage: $0 release|debug}"
 ko=$("$REPO/scripts/build-module.sh" "$flavour")
+kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 out="$REPO/out/guest-$flavour"
 bin="$REPO/out/bin"
 root="$out/root"
@@ -43,6 +48,16 @@ for t in "$bin"/c-* "$bin/rust-tests"; do
 	[[ "$(basename "$t")" == c-*.* ]] && continue
 	cp "$t" "$root/tests/"
 done
+if [[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]]; then
+	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
+		cp "$kdir/$m" "$root/lib/"
+	done
+	if [[ -x "$REPO/scripts/build-fio.sh" ]]; then
+		fio_root=$("$REPO/scripts/build-fio.sh")
+		cp -a "$fio_root"/. "$root"/
+	fi
+fi
 img="$out/initramfs.cpio.gz"
+[[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]] && img="$out/initramfs-bench.cpio.gz"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$img"
 echo "$img"

@@ -13,7 +13,9 @@ source "$(dirname "$0")/lib.sh"
 mode="${1:?usage: $0 test|demo|bench|shell release|debug}"
 flavour="${2:?usage: $0 test|demo|bench|shell release|debug}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
-initrd=$("$REPO/scripts/build-guest.sh" "$flavour")
+bench_image=0
+[[ "$mode" == bench ]] && bench_image=1
+initrd=$(SYSLET_GUEST_BENCH=$bench_image "$REPO/scripts/build-guest.sh" "$flavour")
 kernel="$kdir/arch/x86/boot/bzImage"
 logs="$REPO/out/logs"
 mkdir -p "$logs"
@@ -61,7 +63,8 @@ mem=512
 guest_env() {
 	local v
 	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
-	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS; do
+	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
+		SYSLET_BENCH NULLBLK_NSEC; do
 		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
 	done
 	echo
