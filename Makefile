@@ -18,7 +18,7 @@ help:
 	@echo "make run        build everything and run the demo in QEMU"
 	@echo "make test       host tests and the in-guest test suite (debug kernel)"
 	@echo "make soak       the fuzzer, kill storm and load run for an hour or so"
-	@echo "make bench      first benchmarks, on the release kernel"
+	@echo "make bench      benchmarks on the release kernel; writes docs/bench/"
 	@echo "make shell      interactive guest with the module loaded"
 	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|release)"
 	@echo "make module     build syslet.ko against it"
@@ -41,9 +41,11 @@ guest: bootstrap
 run: bootstrap
 	@scripts/run-guest.sh demo $(FLAVOUR)
 
-# Benchmarks run on the release kernel unless FLAVOUR is given.
-bench: bootstrap
-	@scripts/run-guest.sh bench $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),release)
+# Benchmarks run on the release kernel unless FLAVOUR is given. BASE=REV also
+# measures the module as it was at git revision REV, in the same boot.
+bench:
+	@scripts/bootstrap.sh --bench
+	@SYSLET_BENCH_BASE=$(BASE) scripts/run-guest.sh bench $(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),release)
 
 shell: bootstrap
 	@scripts/run-guest.sh shell $(FLAVOUR)

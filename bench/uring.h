@@ -19,6 +19,8 @@ struct uring {
 	unsigned int *cq_head, *cq_tail, *cq_mask;
 	struct io_uring_sqe *sqes;
 	struct io_uring_cqe *cqes;
+	void *ring;
+	size_t ring_len, sqes_len;
 };
 
 /* 0, or -1 (no io_uring, or no single mmap). */
@@ -34,9 +36,12 @@ static inline int uring_init(struct uring *u, unsigned int entries)
 		return -1;
 	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned int);
 	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-	ring = mmap(NULL, sq_len > cq_len ? sq_len : cq_len, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
-	u->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+	u->ring_len = sq_len > cq_len ? sq_len : cq_len;
+	u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	ring = mmap(NULL, u->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		    IORING_OFF_SQ_RING);
+	u->ring = ring;
+	u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
 	if (ring == MAP_FAILED || u->sqes == MAP_FAILED)
 		return -1;
@@ -53,7 +58,8 @@ static inline int uring_init(struct uring *u, unsigned int entries)
 
 /* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
 static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned int len,
-				   unsigned long long off, unsigned char flags)
+				   unsigned long long off, unsigned char flags,
+				   unsigned long long user_data)
 {
 	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask;
 	struct io_uring_sqe *sqe = &u->sqes[idx];
@@ -65,6 +71,7 @@ static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned 
 	sqe->addr = (unsigned long)buf;
 	sqe->len = len;
 	sqe->off = off;
+	sqe->user_data = user_data;
 	u->sq_array[idx] = idx;
 	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
 }
@@ -86,6 +93,28 @@ static inline int uring_reap(struct uring *u)
 		bad |= u->cqes[head & *u->cq_mask].res < 0;
 	__atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
 	return bad ? -1 : n;
+}
+
+/* Takes the oldest completion into @cqe; returns 0 if there is none. */
+static inline int uring_next_cqe(struct uring *u, struct io_uring_cqe *cqe)
+{
+	unsigned int head = *u->cq_head;
+
+	if (head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE))
+		return 0;
+	*cqe = u->cqes[head & *u->cq_mask];
+	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+static inline void uring_exit(struct uring *u)
+{
+	if (u->fd <= 0)
+		return;
+	munmap(u->ring, u->ring_len);
+	munmap(u->sqes, u->sqes_len);
+	close(u->fd);
+	u->fd = -1;
 }
 
 #endif /* SYSLET_BENCH_URING_H */

@@ -4,6 +4,9 @@
 # step checks first and skips what is already there. Never touches the host's
 # apt sources (the kernel source comes through a private apt configuration,
 # see fetch-kernel.sh).
+#
+#   scripts/bootstrap.sh            what the build and the tests need
+#   scripts/bootstrap.sh --bench    and what make bench needs (plots)
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
@@ -12,6 +15,8 @@ PACKAGES=(
 	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
 	"libclang-$LLVM_VERSION-dev"
 )
+
+[[ "${1:-}" == --bench ]] && PACKAGES+=(gnuplot-nox)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,7 +8,8 @@
 #
 # With SYSLET_GUEST_BENCH=1 (make bench) the image also carries null_blk (the
 # blocking device of the I/O benchmarks) and fio with the syslet engine
-# (scripts/build-fio.sh), which the test suite does not need.
+# (scripts/build-fio.sh), which the test suite does not need, and, with
+# SYSLET_BENCH_BASE=REV, the module as it was at git revision REV.
 source "$(dirname "$0")/lib.sh"
 
 flavour="${1:?usage: $0 release|debug}"
@@ -30,7 +31,7 @@ for c in "$REPO"/tests/guest/c/*.c; do
 	fi
 done
 gcc "${CFLAGS[@]}" -o "$bin/syslet-demo" "$REPO/user/demo/demo.c"
-gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO/bench/bench.c"
+gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO"/bench/*.c
 
 # --- Rust programs -----------------------------------------------------------
 cargo build --quiet --release --target x86_64-unknown-linux-musl \
@@ -52,6 +53,10 @@ if [[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]]; then
 	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
 		cp "$kdir/$m" "$root/lib/"
 	done
+	if [[ -n "${SYSLET_BENCH_BASE:-}" ]]; then
+		cp "$("$REPO/scripts/build-module.sh" "$flavour" "$SYSLET_BENCH_BASE")" \
+			"$root/lib/syslet-base.ko"
+	fi
 	if [[ -x "$REPO/scripts/build-fio.sh" ]]; then
 		fio_root=$("$REPO/scripts/build-fio.sh")
 		cp -a "$fio_root"/. "$root"/

@@ -112,10 +112,14 @@ impl Context {
         };
         let budget = pick(setup.atom_budget, DEFAULT_ATOM_BUDGET, MAX_ATOM_BUDGET)?;
         let max_threads = pick(setup.max_threads, DEFAULT_MAX_THREADS, MAX_THREADS)?;
+        // A hand-off needs a place under the cap for the task that carries
+        // the blocked chain on: spares that filled the cap could never take
+        // over anything.
+        let spare_cap = max_threads - 1;
         let spares = if setup.flags & uapi::SYSLET_SETUP_NO_SPARES != 0 {
             0
         } else {
-            pick(setup.spares, DEFAULT_SPARES.min(max_threads), max_threads)?
+            pick(setup.spares, DEFAULT_SPARES.min(spare_cap), spare_cap)?
         };
         let max_pending = pick(setup.max_pending, DEFAULT_MAX_PENDING, MAX_PENDING)?;
         let ring_entries = pick(setup.ring_entries, DEFAULT_RING_ENTRIES, MAX_RING_ENTRIES)?;

@@ -13,7 +13,7 @@
 //! capset), and ioctl, which would let a chain re-enter this device. Atoms
 //! that pass the allowlist still go through the caller's seccomp filters.
 
-/// Allowed x86-64 system call numbers, sorted.
+/// Allowed x86-64 system call numbers, in order.
 const ALLOWED: &[u32] = &[
     0,   // read
     1,   // write
@@ -147,17 +147,27 @@ const ALLOWED: &[u32] = &[
     441, // epoll_pwait2
 ];
 
-/// Whether system call `nr` may run as an atom.
-pub(crate) fn allowed(nr: u32) -> bool {
-    ALLOWED.binary_search(&nr).is_ok()
-}
+/// Words of [`ALLOWED_MAP`]: every allowed number is below 64 times this.
+const MAP_WORDS: usize = 8;
 
-// `allowed()` binary-searches the list: make sure at build time that it is
-// sorted and free of duplicates.
-const _: () = {
-    let mut i = 1;
+/// [`ALLOWED`] as a bitmap, built at compile time: every atom asks, and a
+/// bit test is cheaper than a search.
+static ALLOWED_MAP: [u64; MAP_WORDS] = {
+    let mut map = [0u64; MAP_WORDS];
+    let mut i = 0;
     while i < ALLOWED.len() {
-        assert!(ALLOWED[i - 1] < ALLOWED[i]);
+        let nr = ALLOWED[i] as usize;
+        assert!(nr < MAP_WORDS * 64);
+        map[nr / 64] |= 1 << (nr % 64);
         i += 1;
     }
+    map
 };
+
+/// Whether system call `nr` may run as an atom.
+pub(crate) fn allowed(nr: u32) -> bool {
+    let nr = nr as usize;
+    ALLOWED_MAP
+        .get(nr / 64)
+        .is_some_and(|word| word & (1 << (nr % 64)) != 0)
+}

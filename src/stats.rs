@@ -52,7 +52,12 @@ impl Stats {
 
     /// Adds one to `counter`.
     pub(crate) fn bump(counter: &Atomic<u64>) {
-        counter.add(1u64, Relaxed);
+        Self::add(counter, 1);
+    }
+
+    /// Adds `n` to `counter`.
+    pub(crate) fn add(counter: &Atomic<u64>, n: u32) {
+        counter.add(u64::from(n), Relaxed);
     }
 
     /// Prints every counter, one `name:\tvalue` line each.

@@ -115,7 +115,9 @@ struct syslet_atom {
  *			-ELOOP (default 4096, at most syslet_query.max_atom_budget).
  * @flags:		SYSLET_SETUP_* bits.
  * @spares:		cachemiss threads to keep parked, ready to take over a
- *			caller whose atom blocks (default 2, at most @max_threads).
+ *			caller whose atom blocks (default 2, at most
+ *			@max_threads - 1: the task left carrying the blocked
+ *			chain needs a place under the cap too).
  * @max_threads:	cap on the context's threads: parked spares plus tasks
  *			finishing chains that went asynchronous (default 8, at
  *			most syslet_query.max_threads). At the cap, or with no

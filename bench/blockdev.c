@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Blocking I/O: random 4 KiB O_DIRECT reads from /dev/nullb0 at queue depths
+ * 1, 8 and 32, for SYSLET_BENCH_SECONDS (default 2) each.
+ *
+ * The device is null_blk with timer completion (the guest's init loads it):
+ * every read really blocks for a fixed time, whatever the host's disk does.
+ * Four ways to keep @qd reads in flight from one submitting thread:
+ *
+ *  - plain pread(): one at a time (queue depth 1 only);
+ *  - a pthread pool of @qd workers doing pread(), fed through a mutex and
+ *    condition variables, the classic user-space answer;
+ *  - io_uring: @qd reads in flight, one io_uring_enter() submits the
+ *    replacements and waits for at least one completion;
+ *  - syslets: each read is a one-atom chain; it blocks, a spare takes over
+ *    the caller, which submits the next; completions come from the ring.
+ *
+ * Reported: IOPS, and the median and 99th percentile of the latency from
+ * submission to the submitter seeing the completion.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <syslet.h>
+#include <sys/syscall.h>
+
+#include "bench.h"
+#include "uring.h"
+
+#define BS 4096
+#define MAX_QD 32
+#define MAX_SAMPLES (1 << 20)
+
+static int dev;
+static unsigned long long blocks, rng = 88172645463325252ULL;
+static char *bufs;
+static double seconds, start_ns[MAX_QD], *lat;
+static long nlat;
+
+static unsigned long long rand_off(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % blocks * BS;
+}
+
+static char *buf(int slot)
+{
+	return bufs + (size_t)slot * BS;
+}
+
+static void completed(int slot, long long res)
+{
+	if (res != BS) {
+		fprintf(stderr, "blockdev: read returned %lld\n", res);
+		abort();
+	}
+	if (nlat < MAX_SAMPLES)
+		lat[nlat++] = now_ns() - start_ns[slot];
+}
+
+static void report(const char *method, int qd, double elapsed_ns)
+{
+	double iops = nlat / (elapsed_ns / 1e9);
+
+	summarize(lat, nlat);
+	printf("%-22s qd %2d %9.0f IOPS   latency p50 %7.1f us  p99 %7.1f us\n", method, qd, iops,
+	       percentile(lat, nlat, 0.5) / 1e3, percentile(lat, nlat, 0.99) / 1e3);
+	printf("data io-%s %d %.0f %.1f %.1f\n", method, qd, iops,
+	       percentile(lat, nlat, 0.5) / 1e3, percentile(lat, nlat, 0.99) / 1e3);
+}
+
+static void run_pread(void)
+{
+	double t0 = now_ns(), end = t0 + seconds * 1e9;
+
+	nlat = 0;
+	while ((start_ns[0] = now_ns()) < end)
+		completed(0, pread(dev, buf(0), BS, rand_off()));
+	report("pread", 1, now_ns() - t0);
+}
+
+static void run_uring(int qd)
+{
+	struct io_uring_cqe cqe;
+	struct uring u = { 0 };
+	double t0, end;
+	int inflight = 0, to_submit = 0;
+
+	if (uring_init(&u, 2 * MAX_QD))
+		return;
+	nlat = 0;
+	t0 = now_ns();
+	end = t0 + seconds * 1e9;
+	for (int s = 0; s < qd; s++, to_submit++, inflight++) {
+		start_ns[s] = now_ns();
+		uring_prep_read(&u, dev, buf(s), BS, rand_off(), 0, s);
+	}
+	while (inflight) {
+		if (uring_enter(&u, to_submit, 1) < 0)
+			abort();
+		to_submit = 0;
+		while (uring_next_cqe(&u, &cqe)) {
+			int s = (int)cqe.user_data;
+
+			completed(s, cqe.res);
+			inflight--;
+			if (now_ns() < end) {
+				start_ns[s] = now_ns();
+				uring_prep_read(&u, dev, buf(s), BS, rand_off(), 0, s);
+				to_submit++;
+				inflight++;
+			}
+		}
+	}
+	report("io_uring", qd, now_ns() - t0);
+	uring_exit(&u);
+}
+
+/* The pthread pool: requests and completions are stacks of slot numbers. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	int req[MAX_QD], nreq, comp[MAX_QD], ncomp;
+	unsigned long long off[MAX_QD];
+	long long res[MAX_QD];
+	bool stop;
+} pool = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.done = PTHREAD_COND_INITIALIZER,
+};
+
+static void *pool_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		while (!pool.nreq && !pool.stop)
+			pthread_cond_wait(&pool.work, &pool.lock);
+		if (!pool.nreq)
+			break;
+		int s = pool.req[--pool.nreq];
+
+		pthread_mutex_unlock(&pool.lock);
+		long long res = pread(dev, buf(s), BS, pool.off[s]);
+
+		pthread_mutex_lock(&pool.lock);
+		pool.res[s] = res;
+		pool.comp[pool.ncomp++] = s;
+		pthread_cond_signal(&pool.done);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return NULL;
+}
+
+/* Queues slot @s; called with the pool's lock held. */
+static void pool_queue(int s)
+{
+	start_ns[s] = now_ns();
+	pool.off[s] = rand_off();
+	pool.req[pool.nreq++] = s;
+	pthread_cond_signal(&pool.work);
+}
+
+static void run_pool(int qd)
+{
+	pthread_t workers[MAX_QD];
+	double t0, end;
+	int inflight = 0;
+
+	pool.stop = false;
+	pool.nreq = pool.ncomp = 0;
+	for (int w = 0; w < qd; w++)
+		if (pthread_create(&workers[w], NULL, pool_worker, NULL))
+			abort();
+	nlat = 0;
+	t0 = now_ns();
+	end = t0 + seconds * 1e9;
+	pthread_mutex_lock(&pool.lock);
+	for (int s = 0; s < qd; s++, inflight++)
+		pool_queue(s);
+	while (inflight) {
+		while (!pool.ncomp)
+			pthread_cond_wait(&pool.done, &pool.lock);
+		while (pool.ncomp) {
+			int s = pool.comp[--pool.ncomp];
+
+			completed(s, pool.res[s]);
+			inflight--;
+			if (now_ns() < end) {
+				pool_queue(s);
+				inflight++;
+			}
+		}
+	}
+	pool.stop = true;
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	report("pthread-pool", qd, now_ns() - t0);
+	for (int w = 0; w < qd; w++)
+		pthread_join(workers[w], NULL);
+}
+
+static struct syslet_atom atoms[MAX_QD];
+
+/* Submits slot @s; returns 1 if it went asynchronous. */
+static int syslet_queue(int fd, int s)
+{
+	struct syslet_outcome o;
+	int ret;
+
+	start_ns[s] = now_ns();
+	syslet_atom_prep(&atoms[s], SYS_pread64, dev, syslet_ptr(buf(s)), BS, rand_off(), 0, 0);
+	atoms[s].cookie = s;
+	ret = syslet_run(fd, &atoms[s], &o);
+	CHECK(ret >= 0);
+	if (ret == 1)
+		completed(s, o.result); /* no spare was free: it ran in the caller */
+	return ret == 0;
+}
+
+/* Keeps slot @s busy until @end; returns 1 if a read of it is in flight. */
+static int syslet_refill(int fd, int s, double end)
+{
+	while (now_ns() < end)
+		if (syslet_queue(fd, s))
+			return 1;
+	return 0;
+}
+
+static void run_syslet(int qd)
+{
+	/* Carriers park as spares when done, so the pool grows to what is in flight. */
+	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 64 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_outcome outs[MAX_QD];
+	int fd = syslet_open(), inflight = 0;
+	double t0, end;
+
+	CHECK(fd >= 0);
+	CHECK(syslet_setup(fd, &setup) == 0);
+	CHECK(syslet_ring_mmap(fd, &setup, &ring) == 0);
+	nlat = 0;
+	t0 = now_ns();
+	end = t0 + seconds * 1e9;
+	for (int s = 0; s < qd; s++)
+		inflight += syslet_refill(fd, s, end);
+	while (inflight) {
+		int n = syslet_wait_reap(fd, &ring, outs, MAX_QD, 1, -1);
+
+		CHECK(n >= 0);
+		for (int i = 0; i < n; i++) {
+			int s = (int)outs[i].cookie;
+
+			completed(s, outs[i].result);
+			inflight += syslet_refill(fd, s, end) - 1;
+		}
+	}
+	report("syslet", qd, now_ns() - t0);
+	syslet_ring_munmap(&ring);
+	close(fd);
+}
+
+void bench_blockdev(void)
+{
+	static const int depths[] = { 1, 8, 32 };
+	const char *env = getenv("SYSLET_BENCH_SECONDS");
+
+	seconds = env ? atof(env) : 2.0;
+	dev = open("/dev/nullb0", O_RDONLY | O_DIRECT);
+	if (dev < 0) {
+		printf("## blocking I/O: no /dev/nullb0, skipped\n\n");
+		return;
+	}
+	blocks = lseek(dev, 0, SEEK_END) / BS;
+	bufs = aligned_alloc(BS, (size_t)MAX_QD * BS);
+	lat = malloc(MAX_SAMPLES * sizeof(*lat));
+	if (!blocks || !bufs || !lat)
+		abort();
+	printf("## blocking I/O: random %d-byte O_DIRECT reads of null_blk, %.1f s each\n", BS,
+	       seconds);
+	run_pread();
+	for (unsigned int d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
+		run_pool(depths[d]);
+		run_uring(depths[d]);
+		run_syslet(depths[d]);
+	}
+	printf("\n");
+	free(lat);
+	free(bufs);
+	close(dev);
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Write docs/bench/ from the results of one `make bench` boot.
+
+    scripts/bench-report.py RESULTS.tap CONSOLE.log ACCEL
+
+Reads the "data SERIES X Y..." lines the guest's benchmarks printed
+(bench/bench.h), and writes:
+
+  docs/bench/results.md      the run's own output, what it ran on, and the
+                             targets of issue #5 checked against its ratios;
+  docs/bench/chain-length.png  cost per operation against chain length;
+  docs/bench/iops-qd.png       IOPS against queue depth.
+
+Nothing here is typed by hand: every figure comes from that one boot.
+The plots need gnuplot (Debian's gnuplot-nox, installed if missing).
+"""
+import collections
+import datetime
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(REPO, "docs", "bench")
+
+
+def parse(results):
+    data = collections.defaultdict(dict)  # series -> x -> [y...]
+    text = []
+    for line in open(results, errors="replace"):
+        line = line.rstrip("\n")
+        if line.startswith("data "):
+            f = line.split()
+            data[f[1]][float(f[2])] = [float(v) for v in f[3:]]
+        elif not re.match(r"^(ok|not ok) |^syslet-guest: done|^# c-", line):
+            text.append(line)
+    return data, "\n".join(text).strip()
+
+
+def get(data, series, x, i=0):
+    v = data.get(series, {}).get(float(x))
+    return v[i] if v else None
+
+
+def targets(d):
+    """The targets of issue #5, each with this run's figure."""
+    rows = []
+
+    def check(what, value, limit, better):
+        if value is None:
+            rows.append((what, "not measured", "-"))
+            return
+        met = value <= limit if better == "<=" else value >= limit
+        rows.append((what, f"{value:.2f} ({better} {limit})", "met" if met else "missed"))
+
+    check("64-atom chain / one syscall each (getppid)", get(d, "chain-getppid", 64), 0.5, "<=")
+    check("64-atom chain / one syscall each (pread)", get(d, "chain-pread", 64), 0.5, "<=")
+    p, u = get(d, "chain-pread", 64), get(d, "uring-pread", 64)
+    check("64-atom pread chain / io_uring batch of 64", p / u if p and u else None, 1.0, "<=")
+    check("cachemiss / futex wake + switch", get(d, "handoff-syslet", 0), 2.0, "<=")
+    s, u = get(d, "handoff-syslet", 0), get(d, "handoff-uring", 0)
+    check("cachemiss / io_uring IOSQE_ASYNC punt", s / u if s and u else None, 1.0, "<=")
+    s, u, t = get(d, "io-syslet", 32), get(d, "io-io_uring", 32), get(d, "io-pthread-pool", 32)
+    check("IOPS at qd 32: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
+    check("IOPS at qd 32: syslet / pthread pool", s / t if s and t else None, 1.5, ">=")
+    return rows
+
+
+def before_after(d):
+    """Ratios of the base module (make bench BASE=REV) beside this one's."""
+    rows = []
+    for series in sorted(d):
+        if not series.startswith("base-"):
+            continue
+        new = series[len("base-"):]
+        for x in sorted(d[series]):
+            b, n = d[series][x][0], get(d, new, x)
+            if n is not None:
+                rows.append((new, f"{x:g}", f"{b:.2f}", f"{n:.2f}", f"{n / b:.2f}"))
+    return rows
+
+
+def plot(d):
+    if not shutil.which("gnuplot"):
+        subprocess.run(["scripts/bootstrap.sh", "--bench"], cwd=REPO, check=True)
+    made = []
+    chains = [s for s in ("chain-getppid", "chain-pread", "uring-pread",
+                          "base-chain-getppid", "base-chain-pread") if s in d]
+    if chains:
+        made.append(gnuplot("chain-length.png", chains, d,
+                            "cost per operation against chain or batch length",
+                            "atoms per chain (io_uring: reads per batch)",
+                            "ratio to one system call each", logx=True, y=0))
+    io = sorted(s for s in d if s.startswith("io-") or s.startswith("fio-"))
+    if io:
+        made.append(gnuplot("iops-qd.png", io, d,
+                            "random 4 KiB reads of null_blk (timer completion)",
+                            "queue depth", "IOPS", logx=True, y=0))
+    return made
+
+
+def gnuplot(name, series, d, title, xlabel, ylabel, logx, y):
+    tmp = os.path.join(OUT, ".plot")
+    os.makedirs(tmp, exist_ok=True)
+    plots = []
+    for s in series:
+        path = os.path.join(tmp, s + ".dat")
+        with open(path, "w") as f:
+            for x in sorted(d[s]):
+                f.write(f"{x:g} {d[s][x][y]}\n")
+        style = "dashtype 2" if s.startswith("base-") else "dashtype 1"
+        label = s.replace("base-", "before: ")
+        plots.append(f"'{path}' using 1:2 with linespoints {style} lw 2 title '{label}'")
+    script = "\n".join([
+        "set terminal pngcairo noenhanced size 900,560 font 'sans,10'",
+        f"set output '{os.path.join(OUT, name)}'",
+        f"set title '{title}'",
+        f"set xlabel '{xlabel}'", f"set ylabel '{ylabel}'",
+        "set logscale x 2" if logx else "",
+        "set grid", "set key outside right",
+        "set yrange [0:*]",
+        "plot " + ", ".join(plots),
+    ])
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    shutil.rmtree(tmp)
+    return name
+
+
+def main():
+    results, console, accel = sys.argv[1:4]
+    d, text = parse(results)
+    os.makedirs(OUT, exist_ok=True)
+    kernel = next((l.split("kernel ")[-1].strip() for l in open(console, errors="replace")
+                   if l.startswith("syslet-guest: mode")), "?")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    pngs = plot(d)
+    base = os.environ.get("SYSLET_BENCH_BASE", "")
+    cmd = "make bench" + (f" BASE={base}" if base else "")
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write("# Benchmark results\n\n")
+        f.write("Written by `make bench` (scripts/bench-report.py) from one boot; do not edit.\n\n")
+        f.write(f"- Run: {datetime.date.today()}, `{cmd}`\n")
+        f.write(f"- Guest kernel: {kernel} (release flavour), QEMU accelerator: {accel}, "
+                f"2 vCPUs, host CPU: {cpu}\n")
+        f.write("- Under TCG every instruction is emulated: absolute times mean little, and\n"
+                "  only ratios measured within this one boot are meaningful.\n\n")
+        f.write("## Targets (issue #5)\n\n| Target | This run | |\n|---|---|---|\n")
+        for r in targets(d):
+            f.write("| " + " | ".join(r) + " |\n")
+        ba = before_after(d)
+        if ba:
+            f.write(f"\n## Before and after, same boot (base: {base})\n\n")
+            f.write("Ratios to each section's baseline, as printed by each module's run; "
+                    "the last column is after / before.\n\n")
+            f.write("| Series | x | Before | After | After / before |\n|---|---|---|---|---|\n")
+            for r in ba:
+                f.write("| " + " | ".join(r) + " |\n")
+        for p in pngs:
+            f.write(f"\n![{p}]({p})\n")
+        f.write("\n## The run's output\n\n```\n" + text + "\n```\n")
+    print(f"==> wrote {os.path.relpath(OUT, REPO)}/results.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
