@@ -1,0 +1,65 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# fio on null_blk, in the bench guest: every engine at every depth, one
+# after the other (randread.fio). Prints a table for people and, for each
+# result, one line for programs:
+#
+#   data fio-<engine> <iodepth> <iops> <p50_lat_us> <p99_lat_us>
+#
+# (latency: fio's total latency, from the io_u's submission to its
+# completion). psync is synchronous: its "iodepth" is that many jobs, each
+# with one read in flight. Exits non-zero if any fio run failed.
+#
+#   FIO_ENGINES, FIO_DEPTHS, FIO_RUNTIME, FIO_RAMP   override the defaults
+
+DIR=$(dirname "$0")
+ENGINES=${FIO_ENGINES:-"syslet io_uring libaio posixaio psync"}
+DEPTHS=${FIO_DEPTHS:-"1 8 32"}
+export RUNTIME=${FIO_RUNTIME:-5} RAMP=${FIO_RAMP:-1}
+# The syslet engine prints its context's counters when a job ends.
+export SYSLET_FIO_STATS=1
+OUT=/tmp/fio.terse
+failed=0
+results=
+
+start=$(date +%s)
+echo "fio: $(fio --version); /dev/nullb0, randread 4 KiB, direct; ${RUNTIME} s each after ${RAMP} s of ramp"
+for engine in $ENGINES; do
+	for depth in $DEPTHS; do
+		case $engine in
+		syslet) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 ;;
+		psync) export ENGINE=psync IODEPTH=1 NUMJOBS=$depth ;;
+		*) export ENGINE=$engine IODEPTH=$depth NUMJOBS=1 ;;
+		esac
+		fio --output-format=terse --terse-version=3 "$DIR/randread.fio" >$OUT 2>&1
+		status=$?
+		# Anything that is not a terse record (warnings, the engine's
+		# counters) is shown as it is.
+		grep -v '^3;' $OUT | sed "s/^/fio-$engine $depth: /"
+		line=$(awk -F';' -v e="$engine" -v d="$depth" '
+			$1 == 3 {
+				# read iops: 8; percentiles: 18, 19 ("50.000000%=N");
+				# error: 5; mean total latency: 40 (us)
+				split($18, p50, "="); split($19, p99, "=")
+				printf "%s %s %s %s %s %s %.1f\n", e, d, $5, $8, p50[2], p99[2], $40
+			}' $OUT)
+		if [ $status -ne 0 ] || [ -z "$line" ] || [ "$(echo "$line" | cut -d' ' -f3)" != 0 ]; then
+			echo "fio-$engine $depth: fio failed (status $status, record: ${line:-none})"
+			failed=1
+			continue
+		fi
+		set -- $line
+		echo "data fio-$1 $2 $4 $5 $6"
+		results="$results$1 $2 $4 $5 $6 $7
+"
+	done
+done
+
+echo
+echo "fio randread 4 KiB on null_blk: IOPS and total latency (us)"
+printf '%-10s %6s %10s %10s %10s %10s\n' engine depth IOPS p50 p99 mean
+printf '%s' "$results" | while read -r e d iops p50 p99 mean; do
+	printf '%-10s %6s %10s %10s %10s %10s\n' "$e" "$d" "$iops" "$p50" "$p99" "$mean"
+done
+echo "fio: $(($(date +%s) - start)) s in all"
+exit $failed
