@@ -50,7 +50,25 @@ struct syslet_data {
 	struct syslet_outcome *reaped;	/* ring entries copied by getevents() */
 	struct io_u **events;		/* what event() returns */
 	unsigned int queued;		/* chains in flight (asynchronous) */
+	unsigned int async_cap;		/* most chains in flight we allow */
 };
+
+/*
+ * Thread budget of a context. The module counts parked spares and carriers
+ * (tasks finishing a chain that went asynchronous) against max_threads, a
+ * hand-off needs a free slot for the carrier *before* the spare's slot is
+ * given back, and a carrier parks as a spare when it is done. Parked spares
+ * never leave, so once parked spares and carriers fill max_threads, no
+ * chain can go asynchronous again for the life of the context: every later
+ * read blocks the job (fdinfo's syslet-blocked-sync counts them). The pool
+ * grows only when a submission finds fewer than `spares` parked, to
+ * carriers + spares. Keeping carriers at most max_threads - spares -
+ * HEADROOM keeps the pool below the cap for good: one slot for the carrier
+ * of the hand-off itself, and room for carriers that posted their
+ * completion (so we may submit again) but have not parked yet.
+ */
+#define SPARES		1
+#define HEADROOM	3
 
 static unsigned int roundup_pow2(unsigned int n)
 {
@@ -83,6 +101,10 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 	int done;
 
 	fio_ro_check(td, io_u);
+
+	/* See HEADROOM: fio reaps a completion, then queues this one again. */
+	if (sd->queued >= sd->async_cap)
+		return FIO_Q_BUSY;
 
 	if (io_u->index >= sd->nr_atoms) {
 		io_u->error = EINVAL;
@@ -267,15 +289,25 @@ static int fio_syslet_init(struct thread_data *td)
 	}
 
 	/*
-	 * Each read in flight is one task blocked in the kernel; the job
-	 * needs one more parked spare to hand its user context to when the
-	 * next read blocks. The module's cap (max_threads) bounds the real
-	 * depth: beyond it, a blocking read simply blocks the job.
-	 * Spares = depth fills the pool at the first submission, in the
-	 * ramp, rather than one thread at a time during the measurement.
+	 * Each read in flight is one task blocked in the kernel (a carrier);
+	 * one parked spare is enough to hand the job's context to when the
+	 * next read blocks, as every submission tops the spares up again.
+	 * With the module's cap at 32 threads, depth 32 runs with
+	 * 32 - SPARES - HEADROOM reads in flight, and fio keeps the rest of
+	 * its iodepth back (FIO_Q_BUSY).
 	 */
-	s.max_threads = depth + 2 < q.max_threads ? depth + 2 : q.max_threads;
-	s.spares = depth < s.max_threads ? depth : s.max_threads;
+	s.max_threads = depth + SPARES + HEADROOM;
+	if (s.max_threads > q.max_threads)
+		s.max_threads = q.max_threads;
+	s.spares = SPARES;
+	if (s.max_threads < SPARES + HEADROOM + 1) {
+		log_err("fio-syslet: the module allows %u threads, too few\n", q.max_threads);
+		ret = -EINVAL;
+		goto fail;
+	}
+	sd->async_cap = s.max_threads - SPARES - HEADROOM;
+	if (sd->async_cap > depth)
+		sd->async_cap = depth;
 	/* The ring never holds more than the io_us in flight; twice that. */
 	s.ring_entries = roundup_pow2(depth * 2 < 8 ? 8 : depth * 2);
 	if (s.ring_entries > 4096)
@@ -289,8 +321,11 @@ static int fio_syslet_init(struct thread_data *td)
 		sd->ring.hdr = NULL;
 		goto fail;
 	}
-	dprint(FD_IO, "syslet: depth %u, spares %u, max_threads %u, ring %u\n",
-	       depth, s.spares, s.max_threads, s.ring_entries);
+	if (sd->async_cap < depth)
+		log_info("fio-syslet: %s: at most %u reads in flight (iodepth %u; the module's "
+			 "thread cap is %u)\n", td->o.name, sd->async_cap, depth, q.max_threads);
+	dprint(FD_IO, "syslet: depth %u, in flight %u, spares %u, max_threads %u, ring %u\n",
+	       depth, sd->async_cap, s.spares, s.max_threads, s.ring_entries);
 	return 0;
 
 fail_errno:
