@@ -34,7 +34,8 @@ echo "fio: $(fio --version); /dev/nullb0, randread 4 KiB, direct; ${RUNTIME} s e
 # null_blk completes reads from a timer: with a clock source too coarse for
 # high-resolution timers, that timer fires on a tick, not after NULLBLK_NSEC.
 echo "fio: clock source $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)," \
-	"timer resolution $(awk '/resolution/ {print $3 " " $4; exit}' /proc/timer_list 2>/dev/null)"
+	"$(awk '/\.resolution:/ && !r { r = $2 " " $3 } /\.hres_active/ && h == "" { h = $3 }
+		END { print "hrtimer resolution " r ", hres_active " h }' /proc/timer_list 2>/dev/null)"
 for engine in $ENGINES; do
 	for depth in $DEPTHS; do
 		case $engine in
