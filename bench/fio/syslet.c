@@ -67,7 +67,7 @@ struct syslet_data {
  * of the hand-off itself, and room for carriers that posted their
  * completion (so we may submit again) but have not parked yet.
  */
-#define SPARES		1
+#define SPARES		2
 #define HEADROOM	3
 
 static unsigned int roundup_pow2(unsigned int n)
@@ -289,12 +289,15 @@ static int fio_syslet_init(struct thread_data *td)
 	}
 
 	/*
-	 * Each read in flight is one task blocked in the kernel (a carrier);
-	 * one parked spare is enough to hand the job's context to when the
-	 * next read blocks, as every submission tops the spares up again.
-	 * With the module's cap at 32 threads, depth 32 runs with
-	 * 32 - SPARES - HEADROOM reads in flight, and fio keeps the rest of
-	 * its iodepth back (FIO_Q_BUSY).
+	 * Each read in flight is one task blocked in the kernel (a carrier).
+	 * Two parked spares, not one: every submission tops the spares up,
+	 * but counts a carrier that has posted its completion and is about to
+	 * park as a spare already; with one, the next read often blocked
+	 * before that carrier had parked and found no spare to hand off to
+	 * (a third of the reads at depth 1 blocked the job). With the
+	 * module's cap at 32 threads, depth 32 runs with 32 - SPARES -
+	 * HEADROOM reads in flight, and fio keeps the rest of its iodepth back
+	 * (FIO_Q_BUSY).
 	 */
 	s.max_threads = depth + SPARES + HEADROOM;
 	if (s.max_threads > q.max_threads)
