@@ -125,7 +125,8 @@ if [[ -f "$stage/.complete" ]]; then
 fi
 
 log "building the syslet fio engine and staging fio (${stage#"$SYSLET_CACHE"/})"
-rm -rf "$stage"
+# Stages of earlier keys are of no further use: only the newest is kept.
+find "$FIO_ROOT" -maxdepth 1 -name 'stage-*' -exec rm -rf {} +
 mkdir -p "$stage"/{usr/bin,usr/lib/syslet,bench/fio}
 # fio's own flags for its sources (its Makefile's CPPFLAGS and FIO_CFLAGS,
 # less -O3/-march): the same structure layouts and feature macros.
