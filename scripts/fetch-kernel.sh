@@ -4,42 +4,16 @@
 # git work tree whose first commit is the pristine source.
 #
 # The package lives in a newer suite than the host's. It is fetched through a
-# private apt configuration (own sources list, lists and cache directories)
-# so the host's apt state is never touched; apt still checks the archive's
-# signature with the host's Debian keyring. The mirror is the one the host
-# already uses for Debian.
+# private apt configuration (scripts/apt-private.sh: own sources list, lists
+# and cache directories) so the host's apt state is never touched.
 #
 # Prints the path of the source tree on stdout.
 source "$(dirname "$0")/lib.sh"
 
 APT_DIR="$SYSLET_CACHE/apt"
 SRC_ROOT="$SYSLET_CACHE/src"
-mkdir -p "$APT_DIR"/{lists/partial,cache/archives/partial,sources.list.d} "$SRC_ROOT"
-
-host_mirror() {
-	if [[ -n "${SYSLET_DEBIAN_MIRROR:-}" ]]; then
-		echo "$SYSLET_DEBIAN_MIRROR"
-		return
-	fi
-	# deb822 sources first, then one-line sources; skip the security archive.
-	{
-		grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-		grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
-			sed 's/\[[^]]*\]//' | awk '{print $2}' || true
-	} | grep -v security | grep '/debian/\?$' | head -n1 || true
-}
-
-APT_OPTS=(
-	-o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-	-o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
-	-o "Dir::State::Lists=$APT_DIR/lists"
-	-o "Dir::State::status=$APT_DIR/status"
-	-o "Dir::Cache=$APT_DIR/cache"
-	-o "Dir::Etc::Preferences=/dev/null"
-	-o "Dir::Etc::PreferencesParts=$APT_DIR/sources.list.d"
-	-o "APT::Get::List-Cleanup=0"
-	-o "APT::Sandbox::User=root"
-)
+source "$REPO/scripts/apt-private.sh"
+mkdir -p "$SRC_ROOT"
 
 # An already-unpacked tree of the wanted series is reused as is.
 existing=$(ls -d "$SRC_ROOT"/linux-"$KERNEL_SERIES".*/.git 2>/dev/null | sort -V | tail -n1 || true)

@@ -13,8 +13,10 @@ source "$(dirname "$0")/lib.sh"
 mode="${1:?usage: $0 test|demo|bench|shell release|debug}"
 flavour="${2:?usage: $0 test|demo|bench|shell release|debug}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
+# The bench image (null_blk, fio) for make bench, and for a shell with
+# SYSLET_GUEST_BENCH=1 (to run fio jobs by hand).
 bench_image=0
-[[ "$mode" == bench ]] && bench_image=1
+[[ "$mode" == bench || ("$mode" == shell && "${SYSLET_GUEST_BENCH:-0}" == 1) ]] && bench_image=1
 [[ "$mode" == bench ]] || unset SYSLET_BENCH_BASE
 initrd=$(SYSLET_GUEST_BENCH=$bench_image "$REPO/scripts/build-guest.sh" "$flavour")
 kernel="$kdir/arch/x86/boot/bzImage"

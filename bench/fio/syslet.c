@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fio external I/O engine: each io_u is a one-atom syslet chain.
+ *
+ *	ioengine=external:/usr/lib/syslet/fio-syslet.so
+ *
+ * Built against the fio it is loaded into (scripts/build-fio.sh): fio's
+ * engine interface is its internal structures, and only the exact headers
+ * and config-host.h of that build describe them.
+ *
+ * How an io_u runs: queue() submits a chain of one pread64/pwrite64 (or
+ * fsync/fdatasync) atom on the caller's own task. If the call does not
+ * block, the ioctl returns with the outcome and the io_u is complete
+ * (FIO_Q_COMPLETED): no ring, no second crossing. If it blocks, a parked
+ * spare thread takes the job's user context over and queue() returns
+ * FIO_Q_QUEUED while the blocked task finishes the read in the kernel and
+ * posts the outcome to the mmap'd ring; getevents() reaps the ring, waiting
+ * in SYSLET_IOC_WAIT when fewer than fio's minimum are there.
+ *
+ * Why one chain per submission, no commit() batching: a batch goes
+ * asynchronous as a whole at its first blocking atom, and the task that
+ * blocked then runs the rest of the batch one chain after the other.
+ * Batching independent reads would serialise them behind the first one
+ * that blocks; one chain per ioctl gives each blocking read its own task,
+ * which is what makes queue depth real.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "fio.h"
+#include "optgroup.h"
+
+#include "syslet.h"	/* user/c/syslet.h: <linux/syslet.h> and the helpers */
+
+struct syslet_data {
+	int fd;				/* the context: one per job (thread) */
+	struct syslet_ring_map ring;
+	/*
+	 * One atom per io_u, indexed by io_u->index. The kernel reads a
+	 * queued chain's atom while it runs, so it must stay untouched until
+	 * its completion is in the ring; fio reuses an io_u only after
+	 * event() has handed it back, which is after that.
+	 */
+	struct syslet_atom *atoms;
+	unsigned int nr_atoms;
+	struct syslet_outcome *reaped;	/* ring entries copied by getevents() */
+	struct io_u **events;		/* what event() returns */
+	unsigned int queued;		/* chains in flight (asynchronous) */
+	unsigned int async_cap;		/* most chains in flight we allow */
+};
+
+/*
+ * Thread budget of a context. The module counts parked spares and carriers
+ * (tasks finishing a chain that went asynchronous) against max_threads, a
+ * hand-off needs a free slot for the carrier *before* the spare's slot is
+ * given back, and a carrier parks as a spare when it is done. Parked spares
+ * never leave, so once parked spares and carriers fill max_threads, no
+ * chain can go asynchronous again for the life of the context: every later
+ * read blocks the job (fdinfo's syslet-blocked-sync counts them). The pool
+ * grows only when a submission finds fewer than `spares` parked, to
+ * carriers + spares. Keeping carriers at most max_threads - spares -
+ * HEADROOM keeps the pool below the cap for good: one slot for the carrier
+ * of the hand-off itself, and room for carriers that posted their
+ * completion (so we may submit again) but have not parked yet.
+ */
+#define SPARES		2
+#define HEADROOM	3
+
+static unsigned int roundup_pow2(unsigned int n)
+{
+	unsigned int p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/* Completion of a chain: the last (only) atom's result is the call's. */
+static void complete_io_u(struct io_u *io_u, __s64 result)
+{
+	if (result < 0) {
+		io_u->error = (int)-result;
+		return;
+	}
+	/* A sync has no length; a short read or write leaves a residue. */
+	if (ddir_rw(io_u->ddir) && (unsigned long long)result < io_u->xfer_buflen)
+		io_u->resid = io_u->xfer_buflen - result;
+}
+
+static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct syslet_data *sd = td->io_ops_data;
+	struct fio_file *f = io_u->file;
+	struct syslet_atom *a;
+	struct syslet_outcome o;
+	unsigned int queued = 0;
+	int done;
+
+	fio_ro_check(td, io_u);
+
+	/* See HEADROOM: fio reaps a completion, then queues this one again. */
+	if (sd->queued >= sd->async_cap)
+		return FIO_Q_BUSY;
+
+	if (io_u->index >= sd->nr_atoms) {
+		io_u->error = EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	a = &sd->atoms[io_u->index];
+
+	switch (io_u->ddir) {
+	case DDIR_READ:
+		syslet_atom_prep(a, SYS_pread64, f->fd, syslet_ptr(io_u->xfer_buf),
+				 io_u->xfer_buflen, io_u->offset, 0, 0);
+		break;
+	case DDIR_WRITE:
+		syslet_atom_prep(a, SYS_pwrite64, f->fd, syslet_ptr(io_u->xfer_buf),
+				 io_u->xfer_buflen, io_u->offset, 0, 0);
+		break;
+	case DDIR_SYNC:
+		syslet_atom_prep(a, SYS_fsync, f->fd, 0, 0, 0, 0, 0);
+		break;
+	case DDIR_DATASYNC:
+		syslet_atom_prep(a, SYS_fdatasync, f->fd, 0, 0, 0, 0, 0);
+		break;
+	case DDIR_TRIM:
+		/* No system call for it: done in place, as sync engines do. */
+		do_io_u_trim(td, io_u);
+		return FIO_Q_COMPLETED;
+	default:
+		io_u->error = EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	/* The cookie comes back in the outcome and names the io_u. */
+	a->cookie = syslet_ptr(io_u);
+
+	/*
+	 * FIO_ASYNCIO_SETS_ISSUE_TIME: the issue time is taken here, before
+	 * the ioctl, so that the completion latency of a read that completed
+	 * synchronously covers the call, as for psync, instead of starting
+	 * after it.
+	 */
+	if (fio_fill_issue_time(td))
+		fio_gettime(&io_u->issue_time, NULL);
+
+	done = syslet_submit(sd->fd, &a, 1, &o, &queued);
+	if (done < 0) {
+		/* The submission itself was refused: nothing ran. */
+		io_u->error = -done;
+		td_verror(td, io_u->error, "syslet submit");
+		return FIO_Q_COMPLETED;
+	}
+	if (done == 1) {
+		complete_io_u(io_u, o.result);
+		return FIO_Q_COMPLETED;
+	}
+	if (queued != 1) {
+		/* Neither ran nor queued: the ABI says this cannot happen. */
+		io_u->error = EIO;
+		td_verror(td, io_u->error, "syslet submit: chain lost");
+		return FIO_Q_COMPLETED;
+	}
+	sd->queued++;
+	return FIO_Q_QUEUED;
+}
+
+static int fio_syslet_getevents(struct thread_data *td, unsigned int min, unsigned int max,
+				const struct timespec *t)
+{
+	struct syslet_data *sd = td->io_ops_data;
+	__s64 timeout = t ? (__s64)t->tv_sec * 1000000000LL + t->tv_nsec : -1;
+	unsigned int got = 0, i;
+	int ret;
+
+	if (max > sd->queued)
+		max = sd->queued;
+	if (min > max)
+		min = max;
+
+	for (;;) {
+		got += syslet_ring_reap(&sd->ring, sd->reaped + got, max - got);
+		if (got >= min)
+			break;
+		/* Wait until the ring holds what is still missing. */
+		ret = syslet_wait(sd->fd, min - got, timeout);
+
+		if (ret == -EINTR)
+			continue;
+		if (ret == -ETIMEDOUT)
+			break;
+		if (ret < 0) {
+			td_verror(td, -ret, "syslet wait");
+			return ret;
+		}
+	}
+
+	for (i = 0; i < got; i++) {
+		struct syslet_outcome *o = &sd->reaped[i];
+		struct io_u *io_u = (struct io_u *)(uintptr_t)o->cookie;
+
+		/*
+		 * The cookie is 0 only if no atom ran (the atom could not be
+		 * read); last_atom still names ours, hence the io_u.
+		 */
+		if (!io_u && o->last_atom) {
+			struct syslet_atom *a = (struct syslet_atom *)(uintptr_t)o->last_atom;
+
+			io_u = td->io_u_all.io_us[a - sd->atoms];
+		}
+		complete_io_u(io_u, o->result);
+		sd->events[i] = io_u;
+	}
+	sd->queued -= got;
+	return got;
+}
+
+static struct io_u *fio_syslet_event(struct thread_data *td, int event)
+{
+	struct syslet_data *sd = td->io_ops_data;
+
+	return sd->events[event];
+}
+
+static void fio_syslet_cleanup(struct thread_data *td)
+{
+	struct syslet_data *sd = td->io_ops_data;
+
+	if (!sd)
+		return;
+	/*
+	 * SYSLET_FIO_STATS=1: the context's counters, to tell reads that
+	 * went asynchronous from reads that blocked the job (thread cap, no
+	 * spare parked) or never blocked at all.
+	 */
+	if (sd->fd >= 0 && getenv("SYSLET_FIO_STATS"))
+		log_info("fio-syslet: %s: chains %ld, went-async %ld, blocked-sync %ld, "
+			 "spares-spawned %ld, spares-failed %ld\n", td->o.name,
+			 syslet_fdinfo_value(sd->fd, "syslet-chains"),
+			 syslet_fdinfo_value(sd->fd, "syslet-went-async"),
+			 syslet_fdinfo_value(sd->fd, "syslet-blocked-sync"),
+			 syslet_fdinfo_value(sd->fd, "syslet-spares-spawned"),
+			 syslet_fdinfo_value(sd->fd, "syslet-spares-failed"));
+	if (sd->ring.hdr)
+		syslet_ring_munmap(&sd->ring);
+	/* Chains still in flight finish; the kernel frees the context after. */
+	if (sd->fd >= 0)
+		close(sd->fd);
+	free(sd->atoms);
+	free(sd->reaped);
+	free(sd->events);
+	free(sd);
+	td->io_ops_data = NULL;
+}
+
+static int fio_syslet_init(struct thread_data *td)
+{
+	unsigned int depth = td->o.iodepth ? td->o.iodepth : 1;
+	struct syslet_query q = { 0 };
+	struct syslet_setup s = { 0 };
+	struct syslet_data *sd;
+	int ret;
+
+	sd = calloc(1, sizeof(*sd));
+	if (!sd)
+		return 1;
+	sd->fd = -1;
+	td->io_ops_data = sd;
+	sd->nr_atoms = depth;
+	sd->atoms = calloc(depth, sizeof(*sd->atoms));
+	sd->reaped = calloc(depth, sizeof(*sd->reaped));
+	sd->events = calloc(depth, sizeof(*sd->events));
+	if (!sd->atoms || !sd->reaped || !sd->events)
+		goto fail_errno;
+
+	ret = sd->fd = syslet_open();
+	if (ret < 0)
+		goto fail;
+	ret = syslet_query(sd->fd, &q);
+	if (ret < 0)
+		goto fail;
+	if (!(q.features & SYSLET_FEAT_CACHEMISS)) {
+		log_err("fio-syslet: this kernel's syslets never go asynchronous\n");
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+
+	/*
+	 * Each read in flight is one task blocked in the kernel (a carrier).
+	 * Two parked spares, not one: every submission tops the spares up,
+	 * but counts a carrier that has posted its completion and is about to
+	 * park as a spare already; with one, the next read often blocked
+	 * before that carrier had parked and found no spare to hand off to
+	 * (a third of the reads at depth 1 blocked the job). With the
+	 * module's cap at 32 threads, depth 32 runs with 32 - SPARES -
+	 * HEADROOM reads in flight, and fio keeps the rest of its iodepth back
+	 * (FIO_Q_BUSY).
+	 */
+	s.max_threads = depth + SPARES + HEADROOM;
+	if (s.max_threads > q.max_threads)
+		s.max_threads = q.max_threads;
+	s.spares = SPARES;
+	if (s.max_threads < SPARES + HEADROOM + 1) {
+		log_err("fio-syslet: the module allows %u threads, too few\n", q.max_threads);
+		ret = -EINVAL;
+		goto fail;
+	}
+	sd->async_cap = s.max_threads - SPARES - HEADROOM;
+	if (sd->async_cap > depth)
+		sd->async_cap = depth;
+	/* The ring never holds more than the io_us in flight; twice that. */
+	s.ring_entries = roundup_pow2(depth * 2 < 8 ? 8 : depth * 2);
+	if (s.ring_entries > 4096)
+		s.ring_entries = 4096;
+	s.max_pending = s.ring_entries;
+	ret = syslet_setup(sd->fd, &s);
+	if (ret < 0)
+		goto fail;
+	ret = syslet_ring_mmap(sd->fd, &s, &sd->ring);
+	if (ret < 0) {
+		sd->ring.hdr = NULL;
+		goto fail;
+	}
+	if (sd->async_cap < depth)
+		log_info("fio-syslet: %s: at most %u reads in flight (iodepth %u; the module's "
+			 "thread cap is %u)\n", td->o.name, sd->async_cap, depth, q.max_threads);
+	dprint(FD_IO, "syslet: depth %u, in flight %u, spares %u, max_threads %u, ring %u\n",
+	       depth, sd->async_cap, s.spares, s.max_threads, s.ring_entries);
+	return 0;
+
+fail_errno:
+	ret = -ENOMEM;
+fail:
+	td_verror(td, -ret, "syslet init");
+	fio_syslet_cleanup(td);
+	return 1;
+}
+
+/*
+ * Found by fio through dlsym("ioengine"). Not FIO_SYNCIO: queue() may
+ * return FIO_Q_QUEUED.
+ */
+struct ioengine_ops ioengine = {
+	.name		= "syslet",
+	.version	= FIO_IOOPS_VERSION,
+	.flags		= FIO_ASYNCIO_SETS_ISSUE_TIME,
+	.init		= fio_syslet_init,
+	.queue		= fio_syslet_queue,
+	.getevents	= fio_syslet_getevents,
+	.event		= fio_syslet_event,
+	.cleanup	= fio_syslet_cleanup,
+	.open_file	= generic_open_file,
+	.close_file	= generic_close_file,
+	.get_file_size	= generic_get_file_size,
+};
