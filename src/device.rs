@@ -240,9 +240,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     }
     let mut status = Ok(0);
     // Once the caller's context is gone, the last chain's completion is
-    // posted after current is on its way to park (`Takeover::finish`): a
-    // program that saw every completion of a submission can count on the
-    // carrier as a spare, and the next submission will not start another.
+    // posted after current parked (`Takeover::finish`): a program that saw
+    // every completion of a submission can count on the carrier as a
+    // spare, and the next submission will not start another.
     let mut last = None;
     for (i, &first) in chains.iter().enumerate() {
         // `i` < MAX_BATCH.
@@ -279,10 +279,8 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         req.done = i as u32 + 1;
     }
     if takeover.taken() {
-        takeover.finish();
-        if let Some(o) = last {
-            ctx.completions.post(o);
-        }
+        // The last completion is posted once current is a parked spare.
+        takeover.finish(last);
         return Ok(0);
     }
     req.queued = 0;

@@ -19,9 +19,15 @@
 //! posts their completions, and once its ioctl has returned parks in
 //! [`spare_main`] like any spare (`syslet_thread_park_on_return()`): it
 //! never returns to user space with the frame it gave away, and a steady
-//! stream of cachemisses creates no thread. The process's leader, when
-//! parked, is the first spare claimed, so the program's thread is the
-//! leader again as often as it can be (and `/proc/<pid>` stays its own).
+//! stream of cachemisses creates no thread. The submission's last
+//! completion is posted only once its carrier is a parked spare, so a
+//! program that reaped it can count on that spare. A carrier that would
+//! park beyond the configured number of spares exits instead (the pool
+//! would otherwise keep every thread it ever had, fill the thread cap with
+//! parked spares, and leave no place for the next carrier). The process's
+//! leader always parks, and is the first spare claimed, so the program's
+//! thread is the leader again as often as it can be (and `/proc/<pid>`
+//! stays its own).
 //!
 //! Context rules: [`sleeping`] runs inside `schedule()` with the task state
 //! set. It only uses atomics, `move_user_context()` and `complete()` (whose
@@ -114,6 +120,10 @@ pub(crate) struct Slot {
     /// Written by [`sleeping`] before it completes `go`; read by the spare
     /// after its wait returns (the completion orders the two).
     handoff: UnsafeCell<Handoff>,
+    /// The last completion of the submission the slot's thread carried,
+    /// and where it goes: posted by [`spare_main`] once the thread is a
+    /// ready spare. Only the slot's own thread touches it.
+    last: UnsafeCell<Option<(*const Completions, uapi::syslet_outcome)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -126,7 +136,8 @@ struct Handoff {
 
 // SAFETY: `handoff` is written only by the task that claimed the slot's
 // ready bit, before it completes `go`, and read only by the slot's thread
-// after `go` completed; everything else is atomic or owned by the kernel.
+// after `go` completed; `last` is only touched by the slot's own thread;
+// everything else is atomic or owned by the kernel.
 unsafe impl Sync for Slot {}
 // SAFETY: see above; nothing in a slot is tied to a thread.
 unsafe impl Send for Slot {}
@@ -150,6 +161,7 @@ impl Slot {
                 // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
                 mask: unsafe { core::mem::zeroed() },
             }),
+            last: UnsafeCell::new(None),
         })
     }
 
@@ -494,14 +506,18 @@ impl<'a> Takeover<'a> {
     }
 
     /// After a takeover, at the end of the submission: current, the
-    /// carrier, parks as a spare in its own slot once the ioctl returned.
-    pub(crate) fn finish(self) {
+    /// carrier, parks as a spare in its own slot once the ioctl returned,
+    /// and posts `last`, the submission's last completion, from there.
+    pub(crate) fn finish(self, last: Option<uapi::syslet_outcome>) {
         if !self.taken() {
             return;
         }
         let slot = &self.pool.slots[self.carrier.load(Relaxed) as usize];
         // SAFETY: no preconditions.
         slot.prepare(self.pool, unsafe { bindings::get_current() });
+        // SAFETY: current is the slot's thread from now on, and the only
+        // one to touch `last` (in `spare_main`, which it runs).
+        unsafe { *slot.last.get() = last.map(|o| (self.completions as *const Completions, o)) };
         // From now on a spare about to park (`spares_alive`).
         fetch_and(&self.pool.carrying, !slot.mask());
         // SAFETY: `st` is initialised and, with `exited`, stays valid until
@@ -512,6 +528,10 @@ impl<'a> Takeover<'a> {
         // Cannot fail here (see above); if it did, the task would return to
         // user space with a frame another thread owns.
         if ret != 0 {
+            // SAFETY: as above; `spare_main` will not run.
+            if let Some((_, o)) = unsafe { (*slot.last.get()).take() } {
+                self.completions.post(o);
+            }
             self.pool.free_slot(slot);
             kernel::pr_err!("syslet: cannot park a carrier ({ret}); killing it\n");
             // SAFETY: makes the process die before current returns to user
@@ -653,6 +673,7 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     // SAFETY: set in `Pool::spawn`; the pool outlives the slot's thread.
     let pool = unsafe { &*slot.pool.load(Relaxed) };
     let exit = |pool: &Pool| {
+        post_last(slot);
         fetch_or(&pool.leaving, slot.mask());
         bindings::SYSLET_THREAD_EXIT as i32
     };
@@ -661,7 +682,8 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     }
     // SAFETY: a valid `current` pointer for the move into this thread.
     slot.task.store(unsafe { bindings::get_current() }, Relaxed);
-    if is_leader() {
+    let leader = is_leader();
+    if leader {
         fetch_or(&pool.leaders, slot.mask());
     } else {
         fetch_and(&pool.leaders, !slot.mask());
@@ -670,11 +692,19 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
         if pool.dying.load(Relaxed) != 0 {
             return exit(pool);
         }
+        // Enough spares parked already: leave, unless we are the leader.
+        // Racing threads may both park (or both leave); the next one to
+        // park corrects it, and a submission tops the spares up.
+        if !leader && pool.ready.load(Relaxed).count_ones() >= pool.spares.load(Relaxed) {
+            return exit(pool);
+        }
         slot.cmd.store(CMD_NONE, Relaxed);
         // SAFETY: our ready bit is clear, so nobody waits on or completes
         // `go` now.
         unsafe { bindings::init_completion(slot.go.get()) };
         fetch_or(&pool.ready, slot.mask());
+        // Ready, so the program that reaps this may count on us.
+        post_last(slot);
         // `Pool::close` may have looked for parked spares just before we
         // were one (it sets `dying`, then claims; we set `ready`, then look
         // at `dying`; all fully ordered): leave unless claimed meanwhile.
@@ -702,6 +732,17 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
             CMD_EXIT => return exit(pool),
             _ => continue,
         }
+    }
+}
+
+/// Posts the completion a carrier left in its slot, if any. Only ever
+/// called by the slot's own thread.
+fn post_last(slot: &Slot) {
+    // SAFETY: only the slot's own thread, current, touches `last`.
+    if let Some((completions, outcome)) = unsafe { (*slot.last.get()).take() } {
+        // SAFETY: the completions belong to the context that owns the pool,
+        // which outlives the pool's threads (`Pool::wait_gone`).
+        unsafe { &*completions }.post(outcome);
     }
 }
 

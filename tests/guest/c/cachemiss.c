@@ -315,6 +315,79 @@ TEST(wait_times_out_and_is_interrupted_by_signals)
 	(void)o;
 }
 
+/*
+ * A context keeps 4 spares under a cap of 6 threads: with two chains in
+ * flight, the next submission tops the spares up to 4, and the cap is full.
+ * Were both carriers to park then, the parked threads would fill the cap for
+ * good: no later carrier would find a place, and every cachemiss would block
+ * its caller. A carrier beyond the configured spares leaves instead (the
+ * leader always parks).
+ */
+TEST(parked_carriers_do_not_fill_the_thread_cap)
+{
+	struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
+	struct syslet_atom a[2], nap;
+	struct syslet_outcome o;
+	char buf[2];
+	__s64 n[2];
+	int fd = ctx_with_spares(4, 6), p[2];
+	long threads = -1;
+
+	CHECK(pipe(p) == 0);
+	for (int i = 0; i < 2; i++) {
+		read_atom(&a[i], p[0], &buf[i], 1, &n[i]);
+		CHECK_EQ(syslet_run(fd, &a[i], &o), 0);
+	}
+	syslet_atom_prep(&nap, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	CHECK_EQ(syslet_run(fd, &nap, &o), 1);
+	CHECK_EQ(fdinfo_value(fd, "syslet-threads"), 6);
+	CHECK(write(p[1], "12", 2) == 2);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(o.result, 1);
+	}
+	/* A leaver frees its slot once gone: 4 spares and the leader remain. */
+	for (int i = 0; i < 500 && (threads = fdinfo_value(fd, "syslet-threads")) > 5; i++)
+		usleep(10 * 1000);
+	CHECK(threads <= 5);
+	/* A sleep that ran synchronously would return 1 here, not hang. */
+	syslet_atom_prep(&nap, SYS_nanosleep, syslet_ptr(&pause), 0, 0, 0, 0, 0);
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ(syslet_run(fd, &nap, &o), 0);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(o.result, 0);
+	}
+	CHECK_EQ(fdinfo_value(fd, "syslet-blocked-sync"), 0);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+
+/*
+ * The last completion of a submission that went asynchronous is posted only
+ * once its carrier parked: a program that reaped it and blocks again at once
+ * finds that spare ready, every time, with one spare and no new thread.
+ */
+TEST(a_reaped_completion_means_its_carrier_is_a_spare_again)
+{
+	/* Long enough that the sleep has started before its timer fires. */
+	struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
+	struct syslet_atom nap;
+	struct syslet_outcome o;
+	int fd = ctx_with_spares(1, 4);
+
+	syslet_atom_prep(&nap, SYS_nanosleep, syslet_ptr(&pause), 0, 0, 0, 0, 0);
+	for (int round = 0; round < 30; round++) {
+		CHECK_EQ(syslet_run(fd, &nap, &o), 0);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(o.result, 0);
+	}
+	CHECK_EQ(fdinfo_value(fd, "syslet-blocked-sync"), 0);
+	CHECK_EQ(fdinfo_value(fd, "syslet-went-async"), 30);
+	CHECK_EQ(fdinfo_value(fd, "syslet-spares-spawned"), 1);
+	close(fd);
+}
+
 TEST(close_with_a_chain_in_flight)
 {
 	struct syslet_atom a;
