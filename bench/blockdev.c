@@ -261,6 +261,10 @@ static void run_syslet(int qd)
 		}
 	}
 	report("syslet", qd, now_ns() - t0);
+	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
+	       syslet_fdinfo_value(fd, "syslet-went-async"),
+	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
+	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
 	syslet_ring_munmap(&ring);
 	close(fd);
 }
