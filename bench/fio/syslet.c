@@ -55,20 +55,18 @@ struct syslet_data {
 
 /*
  * Thread budget of a context. The module counts parked spares and carriers
- * (tasks finishing a chain that went asynchronous) against max_threads, a
- * hand-off needs a free slot for the carrier *before* the spare's slot is
- * given back, and a carrier parks as a spare when it is done. Parked spares
- * never leave, so once parked spares and carriers fill max_threads, no
- * chain can go asynchronous again for the life of the context: every later
- * read blocks the job (fdinfo's syslet-blocked-sync counts them). The pool
- * grows only when a submission finds fewer than `spares` parked, to
- * carriers + spares. Keeping carriers at most max_threads - spares -
- * HEADROOM keeps the pool below the cap for good: one slot for the carrier
- * of the hand-off itself, and room for carriers that posted their
- * completion (so we may submit again) but have not parked yet.
+ * (tasks finishing a chain that went asynchronous) against max_threads, and
+ * a hand-off claims a place for its carrier before the spare that takes
+ * over has left. With N reads in flight the pool holds N carriers, the
+ * spares a submission tops up, and possibly the process's leader parked
+ * beside them (it always parks): max_threads = N + SPARES + HEADROOM keeps
+ * a place for the next carrier. Beyond that a read would block the job
+ * (fdinfo's syslet-blocked-sync counts such reads), so the engine keeps
+ * reads in flight at most max_threads - SPARES - HEADROOM and answers
+ * FIO_Q_BUSY beyond.
  */
-#define SPARES		2
-#define HEADROOM	3
+#define SPARES		1
+#define HEADROOM	2
 
 static unsigned int roundup_pow2(unsigned int n)
 {
@@ -290,14 +288,9 @@ static int fio_syslet_init(struct thread_data *td)
 
 	/*
 	 * Each read in flight is one task blocked in the kernel (a carrier).
-	 * Two parked spares, not one: every submission tops the spares up,
-	 * but counts a carrier that has posted its completion and is about to
-	 * park as a spare already; with one, the next read often blocked
-	 * before that carrier had parked and found no spare to hand off to
-	 * (a third of the reads at depth 1 blocked the job). With the
-	 * module's cap at 32 threads, depth 32 runs with 32 - SPARES -
-	 * HEADROOM reads in flight, and fio keeps the rest of its iodepth back
-	 * (FIO_Q_BUSY).
+	 * With the module's cap at 32 threads, depth 32 runs with
+	 * 32 - SPARES - HEADROOM reads in flight, and fio keeps the rest of
+	 * its iodepth back (FIO_Q_BUSY).
 	 */
 	s.max_threads = depth + SPARES + HEADROOM;
 	if (s.max_threads > q.max_threads)
