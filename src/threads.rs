@@ -21,18 +21,18 @@
 //! never returns to user space with the frame it gave away, and a steady
 //! stream of cachemisses creates no thread. The submission's last
 //! completion is posted only once its carrier is a parked spare, so a
-//! program that reaped it can count on that spare. A carrier that would
-//! park beyond the configured number of spares exits instead (the pool
-//! would otherwise keep every thread it ever had, fill the thread cap with
-//! parked spares, and leave no place for the next carrier). The process's
-//! leader always parks, and is the first spare claimed, so the program's
-//! thread is the leader again as often as it can be (and `/proc/<pid>`
-//! stays its own).
+//! program that reaped it can count on that spare. The pool thus keeps the
+//! threads a burst needed, but a thread that would park with the pool at
+//! its thread cap exits instead: parked spares must leave a place for the
+//! next carrier. The process's leader always parks, and is the first spare
+//! claimed, so the program's thread is the leader again as often as it can
+//! be (and `/proc/<pid>` stays its own).
 //!
 //! Context rules: [`sleeping`] runs inside `schedule()` with the task state
-//! set. It only uses atomics, `move_user_context()` and `complete()` (whose
-//! lock is a raw spinlock): nothing that sleeps or allocates, on PREEMPT_RT
-//! too. Everything else here runs in process context.
+//! set. It only uses atomics, `move_user_context()` and `complete()` or
+//! `complete_on_current_cpu()` (whose lock is a raw spinlock): nothing that
+//! sleeps or allocates, on PREEMPT_RT too. Everything else here runs in
+//! process context.
 
 use core::{
     cell::UnsafeCell,
@@ -163,6 +163,15 @@ impl Slot {
             }),
             last: UnsafeCell::new(None),
         })
+    }
+
+    /// Makes the slot's parked thread exit. The caller claimed its ready
+    /// bit.
+    fn send_away(&self) {
+        self.cmd.store(CMD_EXIT, Release);
+        // SAFETY: the caller claimed the slot's ready bit, so its thread waits
+        // on `go` and nobody else completes it.
+        unsafe { bindings::complete(self.go.get()) };
     }
 
     fn mask(&self) -> u32 {
@@ -328,13 +337,29 @@ impl Pool {
     /// Claims a parked spare, the process's leader first. Lock-free:
     /// usable from [`sleeping`].
     fn claim(&self) -> Option<&Slot> {
+        self.claim_by(|ready, leaders| {
+            if ready & leaders != 0 {
+                ready & leaders
+            } else {
+                ready
+            }
+        })
+    }
+
+    /// Claims a parked spare that is not the process's leader. Lock-free.
+    fn claim_follower(&self) -> Option<&Slot> {
+        self.claim_by(|ready, leaders| ready & !leaders)
+    }
+
+    /// Claims the lowest ready slot among those `choose(ready, leaders)`
+    /// returns. Lock-free.
+    fn claim_by(&self, choose: impl Fn(u32, u32) -> u32) -> Option<&Slot> {
         let mut ready = self.ready.load(Acquire);
         loop {
-            if ready == 0 {
+            let pick = choose(ready, self.leaders.load(Relaxed));
+            if pick == 0 {
                 return None;
             }
-            let leaders = ready & self.leaders.load(Relaxed);
-            let pick = if leaders != 0 { leaders } else { ready };
             let bit = 1 << pick.trailing_zeros();
             match self.ready.cmpxchg(ready, ready & !bit, Full) {
                 Ok(_) => return Some(&self.slots[bit.trailing_zeros() as usize]),
@@ -349,11 +374,15 @@ impl Pool {
     pub(crate) fn close(&self) {
         self.dying.xchg(1, Full);
         while let Some(slot) = self.claim() {
-            slot.cmd.store(CMD_EXIT, Release);
-            // SAFETY: we claimed the slot's ready bit, so its thread waits on
-            // `go` and nobody else completes it.
-            unsafe { bindings::complete(slot.go.get()) };
+            slot.send_away();
         }
+    }
+
+    /// Whether the pool's threads fill the thread cap: the next hand-off
+    /// would find no place for its carrier.
+    fn full(&self) -> bool {
+        self.reap();
+        self.used.load(Relaxed).count_ones() >= self.max_threads.load(Relaxed)
     }
 
     /// Whether current is a thread of this pool that has not left: it
@@ -627,8 +656,12 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     Stats::bump(&t.stats.went_async);
     // SAFETY: no preconditions; current stops telling us it blocks.
     unsafe { bindings::syslet_disarm() };
-    // SAFETY: the spare waits on `go`; `complete` takes a raw spinlock only.
-    unsafe { bindings::complete(slot.go.get()) };
+    // On this CPU, which current is about to leave for it: waking the spare
+    // elsewhere would cost an IPI and an idle CPU's wake-up, and current's
+    // CPU would go idle. The spare waits on `go`; completing takes a raw
+    // spinlock only.
+    // SAFETY: as above.
+    unsafe { bindings::complete_on_current_cpu(slot.go.get()) };
     true
 }
 
@@ -680,6 +713,11 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     if exiting {
         return exit(pool);
     }
+    // A new spare has no task yet (`Pool::spawn`), and parks whatever the
+    // count: its place was claimed under the cap. A carrier (`finish` set
+    // its task), or a spare a signal or a failed hand-off woke, looks at
+    // the cap first.
+    let mut settled = !slot.task.load(Relaxed).is_null();
     // SAFETY: a valid `current` pointer for the move into this thread.
     slot.task.store(unsafe { bindings::get_current() }, Relaxed);
     let leader = is_leader();
@@ -692,11 +730,17 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
         if pool.dying.load(Relaxed) != 0 {
             return exit(pool);
         }
-        // Enough spares parked already: leave, unless we are the leader.
-        // Racing threads may both park (or both leave); the next one to
-        // park corrects it, and a submission tops the spares up.
-        if !leader && pool.ready.load(Relaxed).count_ones() >= pool.spares.load(Relaxed) {
-            return exit(pool);
+        // Parked threads must not fill the thread cap: the next carrier
+        // would find no place, and no chain could go asynchronous again.
+        // At the cap, a thread leaves rather than park; the leader, which
+        // always parks, sends a parked follower away instead.
+        if settled && pool.full() {
+            if !leader {
+                return exit(pool);
+            }
+            if let Some(other) = pool.claim_follower() {
+                other.send_away();
+            }
         }
         slot.cmd.store(CMD_NONE, Relaxed);
         // SAFETY: our ready bit is clear, so nobody waits on or completes
@@ -730,7 +774,7 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
                 return take_over(slot);
             }
             CMD_EXIT => return exit(pool),
-            _ => continue,
+            _ => settled = true,
         }
     }
 }

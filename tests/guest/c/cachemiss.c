@@ -320,8 +320,8 @@ TEST(wait_times_out_and_is_interrupted_by_signals)
  * flight, the next submission tops the spares up to 4, and the cap is full.
  * Were both carriers to park then, the parked threads would fill the cap for
  * good: no later carrier would find a place, and every cachemiss would block
- * its caller. A carrier beyond the configured spares leaves instead (the
- * leader always parks).
+ * its caller. A thread that would park at the cap leaves instead (the
+ * leader, which always parks, sends a parked spare away).
  */
 TEST(parked_carriers_do_not_fill_the_thread_cap)
 {
@@ -346,7 +346,7 @@ TEST(parked_carriers_do_not_fill_the_thread_cap)
 		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 		CHECK_EQ(o.result, 1);
 	}
-	/* A leaver frees its slot once gone: 4 spares and the leader remain. */
+	/* A leaver frees its slot once gone: 5 threads remain. */
 	for (int i = 0; i < 500 && (threads = fdinfo_value(fd, "syslet-threads")) > 5; i++)
 		usleep(10 * 1000);
 	CHECK(threads <= 5);
