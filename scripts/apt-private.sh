@@ -37,3 +37,16 @@ APT_OPTS=(
 	-o "APT::Get::List-Cleanup=0"
 	-o "APT::Sandbox::User=root"
 )
+
+# apt_private_update TYPE SUITE: points the private sources list at the
+# host's mirror ("deb" or "deb-src", SUITE's main component) and updates it.
+apt_private_update() {
+	local type=$1 suite=$2 mirror
+	mirror=$(host_mirror)
+	[[ -n "$mirror" ]] || die "cannot find the host's Debian mirror in its apt sources"
+	touch "$APT_DIR/status"
+	echo "$type [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
+		>"$APT_DIR/sources.list"
+	log "apt-get update ($type $suite, private configuration)"
+	apt-get "${APT_OPTS[@]}" update -qq >&2 || die "apt-get update of $type $suite failed"
+}

@@ -20,6 +20,7 @@ import datetime
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -29,15 +30,21 @@ OUT = os.path.join(REPO, "docs", "bench")
 
 def parse(results):
     data = collections.defaultdict(dict)  # series -> x -> [y...]
+    rounds = collections.defaultdict(list)  # (series, x) -> [y of each round]
     text = []
     for line in open(results, errors="replace"):
         line = line.rstrip("\n")
         if line.startswith("data "):
             f = line.split()
             data[f[1]][float(f[2])] = [float(v) for v in f[3:]]
+            rounds[(f[1], float(f[2]))].append(float(f[3]))
         elif not re.match(r"^(ok|not ok) |^syslet-guest: done|^# c-", line):
             text.append(line)
-    return data, "\n".join(text).strip()
+    # Series measured in several rounds are plotted at their median.
+    for (series, x), ys in rounds.items():
+        if len(ys) > 1:
+            data[series][x] = [statistics.median(ys)]
+    return data, rounds, "\n".join(text).strip()
 
 
 def get(data, series, x, i=0):
@@ -69,17 +76,20 @@ def targets(d):
     return rows
 
 
-def before_after(d):
-    """Ratios of the base module (make bench BASE=REV) beside this one's."""
+def before_after(rounds):
+    """Medians over the rounds of the base module (make bench BASE=REV)
+    and of this one, which took turns in the same boot."""
     rows = []
-    for series in sorted(d):
-        if not series.startswith("base-"):
+    for (series, x) in sorted(rounds):
+        if not series.startswith("before-"):
             continue
-        new = series[len("base-"):]
-        for x in sorted(d[series]):
-            b, n = d[series][x][0], get(d, new, x)
-            if n is not None:
-                rows.append((new, f"{x:g}", f"{b:.2f}", f"{n:.2f}", f"{n / b:.2f}"))
+        name = series[len("before-"):]
+        before, after = rounds[(series, x)], rounds.get(("after-" + name, x))
+        if not after:
+            continue
+        b, a = statistics.median(before), statistics.median(after)
+        rows.append((name, f"{x:g}", f"{b:.2f}", f"{a:.2f}", f"{a / b:.2f}",
+                     f"{len(before)} + {len(after)}"))
     return rows
 
 
@@ -88,7 +98,7 @@ def plot(d):
         subprocess.run(["scripts/bootstrap.sh", "--bench"], cwd=REPO, check=True)
     made = []
     chains = [s for s in ("chain-getppid", "chain-pread", "uring-pread",
-                          "base-chain-getppid", "base-chain-pread") if s in d]
+                          "before-chain-getppid", "before-chain-pread") if s in d]
     if chains:
         made.append(gnuplot("chain-length.png", chains, d,
                             "cost per operation against chain or batch length",
@@ -111,8 +121,8 @@ def gnuplot(name, series, d, title, xlabel, ylabel, logx, y):
         with open(path, "w") as f:
             for x in sorted(d[s]):
                 f.write(f"{x:g} {d[s][x][y]}\n")
-        style = "dashtype 2" if s.startswith("base-") else "dashtype 1"
-        label = s.replace("base-", "before: ")
+        style = "dashtype 2" if s.startswith("before-") else "dashtype 1"
+        label = s.replace("before-", "before: ")
         plots.append(f"'{path}' using 1:2 with linespoints {style} lw 2 title '{label}'")
     script = "\n".join([
         "set terminal pngcairo noenhanced size 900,560 font 'sans,10'",
@@ -131,7 +141,7 @@ def gnuplot(name, series, d, title, xlabel, ylabel, logx, y):
 
 def main():
     results, console, accel = sys.argv[1:4]
-    d, text = parse(results)
+    d, rounds, text = parse(results)
     os.makedirs(OUT, exist_ok=True)
     kernel = next((l.split("kernel ")[-1].strip() for l in open(console, errors="replace")
                    if l.startswith("syslet-guest: mode")), "?")
@@ -151,12 +161,15 @@ def main():
         f.write("## Targets (issue #5)\n\n| Target | This run | |\n|---|---|---|\n")
         for r in targets(d):
             f.write("| " + " | ".join(r) + " |\n")
-        ba = before_after(d)
+        ba = before_after(rounds)
         if ba:
             f.write(f"\n## Before and after, same boot (base: {base})\n\n")
-            f.write("Ratios to each section's baseline, as printed by each module's run; "
-                    "the last column is after / before.\n\n")
-            f.write("| Series | x | Before | After | After / before |\n|---|---|---|---|---|\n")
+            f.write("The base module and this one took turns in the guest, three rounds "
+                    "each; every figure is the median over the rounds of a ratio to its "
+                    "section's baseline, measured in the same run. The last columns are "
+                    "after / before and the number of runs.\n\n")
+            f.write("| Series | x | Before | After | After / before | Runs |\n"
+                    "|---|---|---|---|---|---|\n")
             for r in ba:
                 f.write("| " + " | ".join(r) + " |\n")
         for p in pngs:

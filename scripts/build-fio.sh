@@ -57,14 +57,8 @@ fetch_source() {
 	fi
 	APT_DIR="$FIO_ROOT/apt"
 	source "$REPO/scripts/apt-private.sh"
-	local mirror dl="$FIO_ROOT/dl"
-	mirror=$(host_mirror)
-	[[ -n "$mirror" ]] || die "cannot find the host's Debian mirror in its apt sources"
-	touch "$APT_DIR/status"
-	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $FIO_SUITE main" \
-		>"$APT_DIR/sources.list"
-	log "apt-get update ($FIO_SUITE sources, private configuration)"
-	apt-get "${APT_OPTS[@]}" update -qq >&2 || die "apt-get update of $FIO_SUITE sources failed"
+	local dl="$FIO_ROOT/dl"
+	apt_private_update deb-src "$FIO_SUITE"
 	mkdir -p "$dl"
 	log "apt-get source --download-only fio=$FIO_PKG_VERSION"
 	(cd "$dl" && apt-get "${APT_OPTS[@]}" source --download-only -qq "fio=$FIO_PKG_VERSION" >&2) ||

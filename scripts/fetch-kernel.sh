@@ -25,13 +25,7 @@ if [[ -n "$existing" && -f "$(dirname "$existing")/.syslet-pkg-version" ]]; then
 	fi
 fi
 
-mirror=$(host_mirror)
-[[ -n "$mirror" ]] || die "cannot find the host's Debian mirror in its apt sources"
-touch "$APT_DIR/status"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $KERNEL_SUITE main" \
-	>"$APT_DIR/sources.list"
-log "apt-get update ($KERNEL_SUITE, private configuration)"
-apt-get "${APT_OPTS[@]}" update -qq >&2 || die "apt-get update of $KERNEL_SUITE failed"
+apt_private_update deb "$KERNEL_SUITE"
 
 pkg="linux-source-$KERNEL_SERIES"
 version="$KERNEL_PKG_VERSION"

@@ -316,6 +316,24 @@ TEST(wait_times_out_and_is_interrupted_by_signals)
 }
 
 /*
+ * Runs a @pause-long nanosleep @rounds times, each of which must go
+ * asynchronous (one that ran synchronously returns 1: a failed check, not a
+ * hang), and reaps its completion. 20 ms is long enough that the sleep has
+ * started before its timer fires, however slowly the guest runs.
+ */
+static void nap_async(int fd, struct syslet_atom *nap, struct timespec *pause, int rounds)
+{
+	struct syslet_outcome o;
+
+	syslet_atom_prep(nap, SYS_nanosleep, syslet_ptr(pause), 0, 0, 0, 0, 0);
+	for (int round = 0; round < rounds; round++) {
+		CHECK_EQ(syslet_run(fd, nap, &o), 0);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(o.result, 0);
+	}
+}
+
+/*
  * A context keeps 4 spares under a cap of 6 threads: with two chains in
  * flight, the next submission tops the spares up to 4, and the cap is full.
  * Were both carriers to park then, the parked threads would fill the cap for
@@ -350,13 +368,7 @@ TEST(parked_carriers_do_not_fill_the_thread_cap)
 	for (int i = 0; i < 500 && (threads = fdinfo_value(fd, "syslet-threads")) > 5; i++)
 		usleep(10 * 1000);
 	CHECK(threads <= 5);
-	/* A sleep that ran synchronously would return 1 here, not hang. */
-	syslet_atom_prep(&nap, SYS_nanosleep, syslet_ptr(&pause), 0, 0, 0, 0, 0);
-	for (int round = 0; round < 3; round++) {
-		CHECK_EQ(syslet_run(fd, &nap, &o), 0);
-		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
-		CHECK_EQ(o.result, 0);
-	}
+	nap_async(fd, &nap, &pause, 3);
 	CHECK_EQ(fdinfo_value(fd, "syslet-blocked-sync"), 0);
 	close(p[0]);
 	close(p[1]);
@@ -370,18 +382,11 @@ TEST(parked_carriers_do_not_fill_the_thread_cap)
  */
 TEST(a_reaped_completion_means_its_carrier_is_a_spare_again)
 {
-	/* Long enough that the sleep has started before its timer fires. */
 	struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
 	struct syslet_atom nap;
-	struct syslet_outcome o;
 	int fd = ctx_with_spares(1, 4);
 
-	syslet_atom_prep(&nap, SYS_nanosleep, syslet_ptr(&pause), 0, 0, 0, 0, 0);
-	for (int round = 0; round < 30; round++) {
-		CHECK_EQ(syslet_run(fd, &nap, &o), 0);
-		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
-		CHECK_EQ(o.result, 0);
-	}
+	nap_async(fd, &nap, &pause, 30);
 	CHECK_EQ(fdinfo_value(fd, "syslet-blocked-sync"), 0);
 	CHECK_EQ(fdinfo_value(fd, "syslet-went-async"), 30);
 	CHECK_EQ(fdinfo_value(fd, "syslet-spares-spawned"), 1);
