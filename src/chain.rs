@@ -15,7 +15,6 @@ use core::mem::size_of;
 use kernel::{
     bindings,
     prelude::*,
-    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -80,22 +79,11 @@ fn stops(flags: u32, result: i64) -> bool {
         || (flags & uapi::SYSLET_ATOM_STOP_NONPOSITIVE != 0 && result <= 0)
 }
 
-/// Bytes per user copy when an atom is read. On x86-64, `copy_from_user()`
-/// moves 64 bytes or more with `rep movsb`, whose start-up costs tens of
-/// cycles on CPUs without fast short `rep mov` (and which QEMU's TCG
-/// emulates byte by byte); shorter copies take its 8-byte loop. Two copies
-/// of 40 bytes read an atom faster than one of 80 (`make bench`).
-const ATOM_CHUNK: usize = ATOM_SIZE / 2;
-const _: () = assert!(ATOM_CHUNK < 64 && ATOM_SIZE % ATOM_CHUNK == 0);
-
 fn read_atom(addr: u64) -> Result<uapi::syslet_atom> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    let mut atom = uapi::syslet_atom::default();
-    let mut reader = UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE).reader();
-    for chunk in atom.as_bytes_mut().chunks_mut(ATOM_CHUNK) {
-        reader.read_slice(chunk)?;
-    }
-    Ok(atom)
+    UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE)
+        .reader()
+        .read()
 }
 
 fn read_u64(addr: u64) -> Result<u64> {
