@@ -156,8 +156,16 @@ def main():
         f.write(f"- Run: {datetime.date.today()}, `{cmd}`\n")
         f.write(f"- Guest kernel: {kernel} (release flavour), QEMU accelerator: {accel}, "
                 f"2 vCPUs, host CPU: {cpu}\n")
-        f.write("- Under TCG every instruction is emulated: absolute times mean little, and\n"
-                "  only ratios measured within this one boot are meaningful.\n\n")
+        if "icount" in accel:
+            f.write("- Guest time counted instructions (QEMU `-icount shift=0`: one nanosecond\n"
+                    "  per instruction), so ticks and microseconds are instruction counts and IOPS\n"
+                    "  are reads per billion instructions of the two vCPUs together. The ratios\n"
+                    "  repeat from run to run, but weigh every instruction alike: what an\n"
+                    "  instruction costs on real hardware (a system call's entry, a cache miss,\n"
+                    "  an IPI) is not in them. Only ratios within this one boot mean anything.\n\n")
+        else:
+            f.write("- Under TCG every instruction is emulated: absolute times mean little, and\n"
+                    "  only ratios measured within this one boot are meaningful.\n\n")
         f.write("## Targets (issue #5)\n\n| Target | This run | |\n|---|---|---|\n")
         for r in targets(d):
             f.write("| " + " | ".join(r) + " |\n")
