@@ -231,16 +231,20 @@ impl Completions {
                 return Ok(available);
             }
             match left {
+                // A pending signal may be only task work the kernel runs on
+                // the way out (TIF_NOTIFY_SIGNAL, which io_uring uses): the
+                // system call is then restarted, and user space sees EINTR
+                // only when a handler without SA_RESTART ran.
                 None => {
                     if self.posted.wait_interruptible(&mut st) {
-                        return Err(EINTR);
+                        return Err(ERESTARTSYS);
                     }
                 }
                 Some(0) => return Err(ETIMEDOUT),
                 Some(j) => match self.posted.wait_interruptible_timeout(&mut st, j) {
                     CondVarTimeoutResult::Woken { jiffies } => left = Some(jiffies),
                     CondVarTimeoutResult::Timeout => left = Some(0),
-                    CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+                    CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
                 },
             }
         }

@@ -279,7 +279,8 @@ struct syslet_ring {
  *
  * SYSLET_IOC_WAIT returns 0 once at least @min_complete completions are in
  * the ring, or fails with ETIMEDOUT when the timeout passed first, or EINTR
- * when a signal came first.
+ * when a signal handler without SA_RESTART ran first. Otherwise a wait a
+ * signal broke off is restarted, like read(2) (with its whole timeout).
  */
 struct syslet_wait {
 	__u32 min_complete;
