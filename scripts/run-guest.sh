@@ -6,8 +6,9 @@
 #
 # ttyS0 is the console (the kernel log, and the program output in demo and
 # shell mode); ttyS1 carries the test results only. Both are kept under
-# out/logs/. A watchdog (SYSLET_TIMEOUT seconds, default 900) ends a hung
-# guest and fails the run with the tail of the console log.
+# out/logs/. A watchdog (SYSLET_TIMEOUT seconds, default 900, 3600 for
+# benchmarks) ends a hung guest and fails the run with the tail of the
+# console log.
 source "$(dirname "$0")/lib.sh"
 
 mode="${1:?usage: $0 test|demo|bench|shell release|debug}"
@@ -67,7 +68,7 @@ guest_env() {
 	local v
 	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
 	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
-		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_BENCH_SECONDS NULLBLK_NSEC; do
+		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_BENCH_SECONDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP; do
 		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
 	done
 	echo
@@ -109,10 +110,13 @@ demo | bench)
 esac
 
 rc=0
-timeout -k 10 "${SYSLET_TIMEOUT:-900}" "${qemu[@]}" "${con[@]}" -serial file:"$results" \
+# Benchmarks with instructions counted run on one host thread: longer.
+watchdog="${SYSLET_TIMEOUT:-900}"
+[[ "$mode" == bench ]] && watchdog="${SYSLET_TIMEOUT:-3600}"
+timeout -k 10 "$watchdog" "${qemu[@]}" "${con[@]}" -serial file:"$results" \
 	</dev/null || rc=$?
 if ((rc == 124 || rc == 137)); then
-	echo "error: the guest did not finish within ${SYSLET_TIMEOUT:-900} s; console tail:" >&2
+	echo "error: the guest did not finish within $watchdog s; console tail:" >&2
 	tail -n 40 "$console" >&2
 	exit 1
 fi
