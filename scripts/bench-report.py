@@ -73,6 +73,8 @@ def targets(d):
     s, u, t = get(d, "io-syslet", 32), get(d, "io-io_uring", 32), get(d, "io-pthread-pool", 32)
     check("IOPS at qd 32: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
     check("IOPS at qd 32: syslet / pthread pool", s / t if s and t else None, 1.5, ">=")
+    s, u = get(d, "fio-syslet", 32), get(d, "fio-io_uring", 32)
+    check("fio IOPS at depth 32: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
     return rows
 
 
@@ -143,6 +145,8 @@ def main():
     results, console, accel = sys.argv[1:4]
     d, rounds, text = parse(results)
     os.makedirs(OUT, exist_ok=True)
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                          text=True).stdout.splitlines()[0]
     kernel = next((l.split("kernel ")[-1].strip() for l in open(console, errors="replace")
                    if l.startswith("syslet-guest: mode")), "?")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -154,8 +158,8 @@ def main():
         f.write("# Benchmark results\n\n")
         f.write("Written by `make bench` (scripts/bench-report.py) from one boot; do not edit.\n\n")
         f.write(f"- Run: {datetime.date.today()}, `{cmd}`\n")
-        f.write(f"- Guest kernel: {kernel} (release flavour), QEMU accelerator: {accel}, "
-                f"2 vCPUs, host CPU: {cpu}\n")
+        f.write(f"- Guest kernel: {kernel} (release flavour); {qemu}, accelerator: {accel}, "
+                f"2 vCPUs; host CPU: {cpu}, {os.cpu_count()} cores\n")
         if "icount" in accel:
             f.write("- Guest time counted instructions (QEMU `-icount shift=0`: one nanosecond\n"
                     "  per instruction), so ticks and microseconds are instruction counts and IOPS\n"
