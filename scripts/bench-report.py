@@ -117,15 +117,20 @@ def plot(d):
 def gnuplot(name, series, d, title, xlabel, ylabel, logx, y):
     tmp = os.path.join(OUT, ".plot")
     os.makedirs(tmp, exist_ok=True)
+    # Distinct colours for up to 12 series: gnuplot's own cycle repeats at 8.
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+               "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#000000", "#aec7e8"]
     plots = []
-    for s in series:
+    for i, s in enumerate(series):
         path = os.path.join(tmp, s + ".dat")
         with open(path, "w") as f:
             for x in sorted(d[s]):
                 f.write(f"{x:g} {d[s][x][y]}\n")
         style = "dashtype 2" if s.startswith("before-") else "dashtype 1"
         label = s.replace("before-", "before: ")
-        plots.append(f"'{path}' using 1:2 with linespoints {style} lw 2 title '{label}'")
+        colour = palette[i % len(palette)]
+        plots.append(f"'{path}' using 1:2 with linespoints {style} lw 2 "
+                     f"lc rgb '{colour}' title '{label}'")
     script = "\n".join([
         "set terminal pngcairo noenhanced size 900,560 font 'sans,10'",
         f"set output '{os.path.join(OUT, name)}'",
