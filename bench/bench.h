@@ -59,10 +59,15 @@ static int bench_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static inline void sort_doubles(double *v, long n)
+{
+	qsort(v, n, sizeof(*v), bench_cmp_double);
+}
+
 /* Sorts @v. */
 static inline struct stat3 summarize(double *v, int n)
 {
-	qsort(v, n, sizeof(*v), bench_cmp_double);
+	sort_doubles(v, n);
 	return (struct stat3){ v[n / 2], v[0], v[n - 1] };
 }
 

@@ -64,13 +64,14 @@ static void completed(int slot, long long res)
 
 static void report(const char *method, int qd, double elapsed_ns)
 {
-	double iops = nlat / (elapsed_ns / 1e9);
+	double iops = nlat / (elapsed_ns / 1e9), p50, p99;
 
-	summarize(lat, nlat);
+	sort_doubles(lat, nlat);
+	p50 = percentile(lat, nlat, 0.5) / 1e3;
+	p99 = percentile(lat, nlat, 0.99) / 1e3;
 	printf("%-22s qd %2d %9.0f IOPS   latency p50 %7.1f us  p99 %7.1f us\n", method, qd, iops,
-	       percentile(lat, nlat, 0.5) / 1e3, percentile(lat, nlat, 0.99) / 1e3);
-	printf("data io-%s %d %.0f %.1f %.1f\n", method, qd, iops,
-	       percentile(lat, nlat, 0.5) / 1e3, percentile(lat, nlat, 0.99) / 1e3);
+	       p50, p99);
+	printf("data io-%s %d %.0f %.1f %.1f\n", method, qd, iops, p50, p99);
 }
 
 static void run_pread(void)
