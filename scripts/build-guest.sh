@@ -30,6 +30,10 @@ for c in "$REPO"/tests/guest/c/*.c; do
 		gcc "${CFLAGS[@]}" -o "$exe" "$c"
 	fi
 done
+# 32-bit helpers of the tests (the compat ioctl path).
+for c in "$REPO"/tests/guest/c32/*.c; do
+	gcc -m32 "${CFLAGS[@]}" -o "$bin/syslet-$(basename "$c" .c)" "$c"
+done
 gcc "${CFLAGS[@]}" -o "$bin/syslet-demo" "$REPO/user/demo/demo.c"
 gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO"/bench/*.c
 
@@ -45,6 +49,7 @@ cp /bin/busybox "$root/bin/busybox"
 cp "$REPO/scripts/guest/init" "$root/init"
 cp "$ko" "$root/lib/syslet.ko"
 cp "$bin/syslet-demo" "$bin/syslet-bench" "$root/bin/"
+cp "$bin"/syslet-compat32 "$root/bin/"
 for t in "$bin"/c-* "$bin/rust-tests"; do
 	[[ "$(basename "$t")" == c-*.* ]] && continue
 	cp "$t" "$root/tests/"

@@ -39,10 +39,13 @@ const KNOWN_FLAGS: u32 = 0x3f
     | uapi::SYSLET_ATOM_SKIP_ON_STOP;
 
 /// The errno values of a system call that was interrupted and would be
-/// restarted on its way back to user space (`ERESTARTSYS` ..
-/// `ERESTART_RESTARTBLOCK`). An atom is never restarted: it reports `EINTR`.
-const ERESTART_FIRST: i64 = 512;
-const ERESTART_LAST: i64 = 516;
+/// restarted on its way back to user space: `ERESTARTSYS`,
+/// `ERESTARTNOINTR`, `ERESTARTNOHAND` and `ERESTART_RESTARTBLOCK` (515 between
+/// them is `ENOIOCTLCMD`, not a restart). An atom is never restarted: it
+/// reports `EINTR`.
+fn is_restart(errno: i64) -> bool {
+    matches!(errno, 512..=514 | 516)
+}
 
 /// How a chain ended; becomes a `struct syslet_outcome`.
 #[derive(Default)]
@@ -63,6 +66,11 @@ impl Outcome {
             atoms_run: self.atoms_run,
             flags: self.flags,
         }
+    }
+
+    /// Whether a seccomp KILL action ended the chain: the process must die.
+    pub(crate) fn killed(&self) -> bool {
+        self.flags & uapi::SYSLET_OUTCOME_KILLED != 0
     }
 
     fn abort(&mut self, err: Error) {
@@ -110,28 +118,36 @@ fn op_add(args: &[u64; 6]) -> Result<i64> {
 }
 
 /// Runs system call `nr`: allowlist, then seccomp, then the call.
-fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> Result<i64> {
+fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64, AtomError> {
     if !policy::allowed(nr) {
         Stats::bump(&ctx.stats.refused);
-        return Err(EOPNOTSUPP);
+        return Err(EOPNOTSUPP.into());
     }
     let args: [usize; 6] = args.map(|a| a as usize);
     let mut denied: c_long = 0;
     // SAFETY: `args` is an array of six `unsigned long`s that lives across
     // the call, and `denied` is a valid place for the returned value. The
     // number was checked against the allowlist above, so it fits an `int`.
-    let may_run = unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
-    if !may_run {
-        Stats::bump(&ctx.stats.seccomp_denied);
-        // `c_long` is 64 bits on x86-64, the only architecture built.
-        return Ok(denied as i64);
+    let verdict =
+        unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
+    match verdict as u32 {
+        bindings::SECCOMP_CHECK_RUN => {}
+        bindings::SECCOMP_CHECK_KILLED => {
+            Stats::bump(&ctx.stats.seccomp_denied);
+            return Err(AtomError::Killed);
+        }
+        _ => {
+            Stats::bump(&ctx.stats.seccomp_denied);
+            // `c_long` is 64 bits on x86-64, the only architecture built.
+            return Ok(denied as i64);
+        }
     }
     // SAFETY: an allowed system call takes its arguments from the six values
     // given, none of them works on the caller's register frame (see
     // `policy`), and we are in process context inside the caller's ioctl.
     let ret = unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) } as i64;
     Ok(match ret {
-        r if (-ERESTART_LAST..=-ERESTART_FIRST).contains(&r) => EINTR.to_errno().into(),
+        r if is_restart(-r) => i64::from(EINTR.to_errno()),
         r => r,
     })
 }
@@ -167,8 +183,13 @@ pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
         }
         match run_atom(ctx, &atom) {
             Ok(result) => out.result = result,
-            Err(e) => {
+            Err(AtomError::Chain(e)) => {
                 out.abort(e);
+                break;
+            }
+            Err(AtomError::Killed) => {
+                out.abort(EINTR);
+                out.flags |= uapi::SYSLET_OUTCOME_KILLED;
                 break;
             }
         }
@@ -204,8 +225,22 @@ pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
     out
 }
 
+/// Why an atom gave no result.
+enum AtomError {
+    /// An error of the chain itself (bad pointer, refused call...).
+    Chain(Error),
+    /// A seccomp KILL action: the process must die.
+    Killed,
+}
+
+impl From<Error> for AtomError {
+    fn from(e: Error) -> Self {
+        Self::Chain(e)
+    }
+}
+
 /// Resolves the arguments of one atom and runs it.
-fn run_atom(ctx: &Context, atom: &uapi::syslet_atom) -> Result<i64> {
+fn run_atom(ctx: &Context, atom: &uapi::syslet_atom) -> core::result::Result<i64, AtomError> {
     let mut args = atom.args;
     for (n, arg) in args.iter_mut().enumerate() {
         if atom.flags & (1 << n) != 0 {
@@ -213,8 +248,8 @@ fn run_atom(ctx: &Context, atom: &uapi::syslet_atom) -> Result<i64> {
         }
     }
     match atom.nr {
-        uapi::SYSLET_OP_ADD => op_add(&args),
-        nr if nr >= uapi::SYSLET_OP_BASE => Err(EINVAL),
+        uapi::SYSLET_OP_ADD => Ok(op_add(&args)?),
+        nr if nr >= uapi::SYSLET_OP_BASE => Err(EINVAL.into()),
         nr => syscall(ctx, nr, &args),
     }
 }

@@ -15,6 +15,7 @@
 //! Lock: `state` (a mutex: only process context posts, waits or maps).
 
 use kernel::{
+    bindings,
     new_mutex, new_poll_condvar,
     prelude::*,
     sync::{
@@ -26,7 +27,10 @@ use kernel::{
         poll::PollCondVar,
         CondVarTimeoutResult, Mutex,
     },
-    time::msecs_to_jiffies,
+    time::{
+        Instant,
+        Monotonic, //
+    },
 };
 
 use crate::{
@@ -216,12 +220,10 @@ impl Completions {
         if min == 0 || min > entries {
             return Err(EINVAL);
         }
-        let mut left = match timeout_ns {
-            t if t < 0 => None,
-            t => Some(msecs_to_jiffies(
-                (t / 1_000_000).try_into().unwrap_or(u32::MAX),
-            )),
-        };
+        // The deadline is kept in nanoseconds; the sleep itself has the
+        // scheduler tick's resolution, so the wait never ends early but may
+        // end up to a tick late.
+        let deadline = (timeout_ns >= 0).then(|| (Instant::<Monotonic>::now(), timeout_ns));
         loop {
             let freed = st.flush();
             self.unreserve(freed);
@@ -230,22 +232,28 @@ impl Completions {
             if available >= min {
                 return Ok(available);
             }
-            match left {
-                // A pending signal may be only task work the kernel runs on
-                // the way out (TIF_NOTIFY_SIGNAL, which io_uring uses): the
-                // system call is then restarted, and user space sees EINTR
-                // only when a handler without SA_RESTART ran.
-                None => {
-                    if self.posted.wait_interruptible(&mut st) {
-                        return Err(ERESTARTSYS);
+            // A pending signal may be only task work the kernel runs on the
+            // way out (TIF_NOTIFY_SIGNAL, which io_uring uses): the system
+            // call is then restarted, and user space sees EINTR only when a
+            // handler without SA_RESTART ran.
+            let signalled = match deadline {
+                None => self.posted.wait_interruptible(&mut st),
+                Some((start, total)) => {
+                    let left = total.saturating_sub(start.elapsed().as_nanos());
+                    if left <= 0 {
+                        return Err(ETIMEDOUT);
+                    }
+                    match self
+                        .posted
+                        .wait_interruptible_timeout(&mut st, jiffies_at_least(left))
+                    {
+                        CondVarTimeoutResult::Signal { .. } => true,
+                        _ => false,
                     }
                 }
-                Some(0) => return Err(ETIMEDOUT),
-                Some(j) => match self.posted.wait_interruptible_timeout(&mut st, j) {
-                    CondVarTimeoutResult::Woken { jiffies } => left = Some(jiffies),
-                    CondVarTimeoutResult::Timeout => left = Some(0),
-                    CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
-                },
+            };
+            if signalled {
+                return Err(ERESTARTSYS);
             }
         }
     }
@@ -257,4 +265,12 @@ impl Completions {
             None => Err(EINVAL),
         }
     }
+}
+
+/// Jiffies that last at least `ns` (> 0) nanoseconds. `nsecs_to_jiffies()`
+/// rounds down, and the first tick of a sleep may come at once: two more.
+fn jiffies_at_least(ns: i64) -> kernel::time::Jiffies {
+    // `ns` > 0 here.
+    // SAFETY: no preconditions.
+    unsafe { bindings::nsecs_to_jiffies(ns as u64) }.saturating_add(2)
 }

@@ -161,10 +161,11 @@ impl Context {
             Ok(()) => Ok(()),
             // Another thread is setting up: wait until it is done.
             Err(EBUSY) => {
+                // Sleep, not yield: a SCHED_FIFO caller that only yielded
+                // would never let a lower-priority setter on its CPU finish.
                 while self.state.load(Acquire) == STATE_SETTING_UP {
-                    kernel::task::might_sleep();
-                    // SAFETY: no preconditions; gives the other thread the CPU.
-                    unsafe { kernel::bindings::schedule() };
+                    // SAFETY: no preconditions; process context.
+                    unsafe { kernel::bindings::msleep(1) };
                 }
                 if self.state.load(Acquire) == STATE_READY {
                     Ok(())

@@ -119,6 +119,13 @@ impl MiscDevice for SysletFile {
         }
     }
 
+    /// 32-bit callers are refused: atoms are x86-64 system calls, judged by
+    /// seccomp as such, and a takeover moves a 64-bit user context only.
+    #[cfg(CONFIG_COMPAT)]
+    fn compat_ioctl(_this: Pin<&SysletFile>, _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
+        Err(ENOTTY)
+    }
+
     fn mmap(this: Pin<&SysletFile>, _file: &File, vma: &VmaNew) -> Result {
         this.ctx.check_owner()?;
         this.ctx.ensure_ready()?;
@@ -256,8 +263,19 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             // The caller's context is gone: the rest is asynchronous, and
             // nothing more may be written to its submission.
             takeover.became_carrier();
+            let killed = outcome.killed();
             if let Some(o) = last.replace(outcome.to_uapi()) {
                 ctx.completions.post(o);
+            }
+            if killed {
+                // The SIGSYS seccomp forced on current would only act when
+                // current returns to user space, which a carrier does not
+                // do: end the process now. The remaining chains do not run:
+                // give back their places.
+                ctx.completions.unreserve(req.nr_chains - (i as u32 + 1));
+                // SAFETY: current is a live task; SIGKILL kills its process.
+                unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
+                break;
             }
             continue;
         }
@@ -277,6 +295,13 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             }
         }
         req.done = i as u32 + 1;
+        if outcome.killed() {
+            // The forced SIGSYS kills the process on the way out.
+            if to_ring {
+                ctx.completions.unreserve(req.nr_chains - req.done);
+            }
+            break;
+        }
     }
     if takeover.taken() {
         // The last completion is posted once current is a parked spare.

@@ -33,6 +33,9 @@ pub(crate) struct Stats {
     /// Spare threads started, and starts that failed (RLIMIT_NPROC, ...).
     pub(crate) spawned: Atomic<u64>,
     pub(crate) spawn_failed: Atomic<u64>,
+    /// Spares sent away at a hand-off because they could not take the
+    /// caller's context: another security identity or FPU image.
+    pub(crate) retired: Atomic<u64>,
 }
 
 impl Stats {
@@ -47,6 +50,7 @@ impl Stats {
             blocked_sync: Atomic::new(0),
             spawned: Atomic::new(0),
             spawn_failed: Atomic::new(0),
+            retired: Atomic::new(0),
         }
     }
 
@@ -86,6 +90,11 @@ impl Stats {
             m,
             "syslet-spares-failed:\t{}\n",
             self.spawn_failed.load(Relaxed)
+        );
+        seq_print!(
+            m,
+            "syslet-spares-retired:\t{}\n",
+            self.retired.load(Relaxed)
         );
     }
 }

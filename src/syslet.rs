@@ -39,6 +39,7 @@ mod ring;
 mod stats;
 mod teardown;
 mod threads;
+mod user_context;
 mod uapi;
 
 module! {

@@ -197,8 +197,9 @@ struct syslet_submit {
  * @result:	its result, or the error that ended the chain: -EFAULT for an
  *		atom that cannot be read, -EINVAL for bad flags, -EOPNOTSUPP
  *		for a system call that may not run as an atom, -ELOOP when the atom
- *		budget ran out, -EINTR on a fatal signal; a seccomp filter's
- *		errno as if the call had run.
+ *		budget ran out, -EINTR on a fatal signal or a seccomp KILL
+ *		(SYSLET_OUTCOME_KILLED); a seccomp filter's errno as if the
+ *		call had run.
  * @last_atom:	user address of the last atom run (or read).
  * @atoms_run:	how many atoms ran.
  * @flags:	SYSLET_OUTCOME_* bits.
@@ -214,6 +215,13 @@ struct syslet_outcome {
 /* syslet_outcome.flags */
 #define SYSLET_OUTCOME_STOPPED	(1U << 0)	/* ended by a stop flag */
 #define SYSLET_OUTCOME_ABORTED	(1U << 1)	/* ended by an error of the chain itself */
+/*
+ * Ended by a seccomp KILL action (with ABORTED, result -EINTR). The process
+ * dies: with SIGSYS when the caller's own ioctl returns, or, if the chain was
+ * asynchronous (no frame of the caller's left to return to), with SIGKILL.
+ * No further chain of the submission runs.
+ */
+#define SYSLET_OUTCOME_KILLED	(1U << 2)
 
 /* syslet_submit.flags */
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */

@@ -321,6 +321,22 @@ TEST(wait_times_out_and_is_interrupted_by_signals)
  * hang), and reaps its completion. 20 ms is long enough that the sleep has
  * started before its timer fires, however slowly the guest runs.
  */
+/* A timeout below a millisecond is waited for, not cut to zero. */
+TEST(wait_honours_a_timeout_below_a_millisecond)
+{
+	struct timespec a, b;
+	int fd = ctx_with_spares(0, 2);
+	long long ns;
+
+	for (int i = 0; i < 3; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		CHECK_EQ(syslet_wait(fd, 1, 500 * 1000), -ETIMEDOUT);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+		CHECK(ns >= 500 * 1000);
+	}
+}
+
 static void nap_async(int fd, struct syslet_atom *nap, struct timespec *pause, int rounds)
 {
 	struct syslet_outcome o;

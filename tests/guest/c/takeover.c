@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The takeover is secure and race-free: after a cachemiss the program never
+ * runs with another thread's privileges, filters or registers, on a guest
+ * where two CPUs can race.
+ */
+#define _GNU_SOURCE
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+#include <xmmintrin.h>
+
+#include "tap.h"
+
+/* A chain of one nanosleep atom: it blocks, so a spare may take over. */
+struct nap {
+	struct syslet_atom atom;
+	struct timespec ts;
+	struct syslet_ring_map ring;
+};
+
+static int nap_ctx(struct nap *n, unsigned int spares, long ns)
+{
+	struct syslet_setup s = { .spares = spares, .max_threads = spares + 2 };
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &n->ring), 0);
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < spares; i++)
+		usleep(10 * 1000);
+	n->ts = (struct timespec){ 0, ns };
+	syslet_atom_prep(&n->atom, SYS_nanosleep, syslet_ptr(&n->ts), 0, 0, 0, 0, 0);
+	return fd;
+}
+
+/* Runs the nap; returns 1 if it went asynchronous (and reaps it), else 0. */
+static int nap_run(int fd, struct nap *n)
+{
+	struct syslet_outcome o;
+	int ret = syslet_run(fd, &n->atom, &o);
+
+	CHECK(ret == 0 || ret == 1);
+	if (ret == 0)
+		CHECK_EQ(syslet_wait_reap(fd, &n->ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.result, 0);
+	return ret == 0;
+}
+
+static int online_cpus(void)
+{
+	char buf[64] = "";
+	int f = open("/sys/devices/system/cpu/online", O_RDONLY), a, b;
+
+	if (f < 0 || read(f, buf, sizeof(buf) - 1) <= 0)
+		return -1;
+	close(f);
+	if (sscanf(buf, "%d-%d", &a, &b) == 2)
+		return b - a + 1;
+	return 1;
+}
+
+TEST(the_guest_has_two_cpus_online)
+{
+	/* Races between a spare and its claimer need two CPUs to show. */
+	CHECK(online_cpus() >= 2);
+	CHECK(sysconf(_SC_NPROCESSORS_ONLN) >= 2);
+}
+
+/*
+ * A program that sets up as root and then drops privileges in the calling
+ * thread only (the raw system call, or glibc's setresuid(), which reaches
+ * only the threads glibc knows: never the spares) must not be root again
+ * after a cachemiss.
+ */
+TEST(dropped_privileges_stay_dropped_after_a_cachemiss)
+{
+	struct nap n;
+	int fd, secret;
+
+	CHECK(getuid() == 0);
+	secret = open("/tmp/takeover-secret", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	CHECK(secret >= 0);
+	close(secret);
+	fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+
+	CHECK(syscall(SYS_setgroups, 0, NULL) == 0);
+	CHECK(syscall(SYS_setresgid, TAP_NOBODY, TAP_NOBODY, TAP_NOBODY) == 0);
+	CHECK(syscall(SYS_setresuid, TAP_NOBODY, TAP_NOBODY, TAP_NOBODY) == 0);
+	for (int i = 0; i < 4; i++) {
+		nap_run(fd, &n);
+		CHECK_EQ(syscall(SYS_getuid), TAP_NOBODY);
+		CHECK_EQ(syscall(SYS_geteuid), TAP_NOBODY);
+		CHECK_EQ(syscall(SYS_getgid), TAP_NOBODY);
+		CHECK_ERR(open("/tmp/takeover-secret", O_RDONLY), EACCES);
+	}
+	/* The root spares were sent away; the next ones are nobody's. */
+	CHECK(syslet_fdinfo_value(fd, "syslet-spares-retired") >= 1);
+	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
+}
+
+/* no_new_privs and a filter that answers getppid with @action. */
+static int install_getppid_filter_action(unsigned int flags, unsigned int action)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = insns };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+static int install_getppid_filter(unsigned int flags)
+{
+	return install_getppid_filter_action(flags, SECCOMP_RET_ERRNO | EPERM);
+}
+
+/*
+ * A thread that installs a seccomp filter (without TSYNC) and no_new_privs
+ * after the spares exist keeps them across a cachemiss.
+ */
+TEST(a_seccomp_filter_installed_after_setup_holds_after_a_cachemiss)
+{
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	CHECK(install_getppid_filter(0) == 0);
+	for (int i = 0; i < 4; i++) {
+		nap_run(fd, &n);
+		CHECK_ERR(syscall(SYS_getppid), EPERM);
+		CHECK_EQ(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 1);
+		CHECK_EQ(prctl(PR_GET_SECCOMP, 0, 0, 0, 0), 2);
+	}
+	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
+}
+
+/* The same, unprivileged: a filter is all a nobody can add. */
+TEST(a_seccomp_filter_holds_after_a_cachemiss_unprivileged)
+{
+	struct nap n;
+	int fd;
+
+	CHECK(tap_become_nobody() == 0);
+	fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+	CHECK(install_getppid_filter(0) == 0);
+	for (int i = 0; i < 3; i++) {
+		nap_run(fd, &n);
+		CHECK_ERR(syscall(SYS_getppid), EPERM);
+	}
+	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
+}
+
+/* A filter spread with TSYNC reaches the spares: they keep serving. */
+TEST(a_tsync_filter_keeps_the_spares)
+{
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+
+	CHECK(install_getppid_filter(SECCOMP_FILTER_FLAG_TSYNC) == 0);
+	CHECK_EQ(nap_run(fd, &n), 1);
+	CHECK_ERR(syscall(SYS_getppid), EPERM);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares-retired"), 0);
+}
+
+/* One thread's stricter identity is never imposed on another either. */
+struct shared_nap {
+	int fd;
+	struct nap *n;
+	int ok;
+};
+
+static void *filtered_naps(void *arg)
+{
+	struct shared_nap *s = arg;
+
+	if (install_getppid_filter(0) != 0)
+		return NULL;
+	for (int i = 0; i < 3; i++) {
+		s->n->atom.result = 0;
+		nap_run(s->fd, s->n);
+		if (syscall(SYS_getppid) != -1 || errno != EPERM)
+			return NULL;
+	}
+	s->ok = 1;
+	return NULL;
+}
+
+TEST(a_filtered_threads_carriers_never_serve_another_thread)
+{
+	struct nap n, mine;
+	struct shared_nap s;
+	pthread_t t;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+
+	mine = n;
+	syslet_atom_prep(&mine.atom, SYS_nanosleep, syslet_ptr(&mine.ts), 0, 0, 0, 0, 0);
+	s = (struct shared_nap){ fd, &n, 0 };
+	CHECK(pthread_create(&t, NULL, filtered_naps, &s) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(s.ok);
+	/* The filtered thread's carriers are parked now; this thread has no filter. */
+	for (int i = 0; i < 4; i++) {
+		nap_run(fd, &mine);
+		CHECK(syscall(SYS_getppid) == getppid());
+		CHECK(syscall(SYS_getppid) > 0);
+		CHECK_EQ(prctl(PR_GET_SECCOMP, 0, 0, 0, 0), 0);
+	}
+}
+
+/*
+ * A traced thread runs its chains synchronously: its context never leaves
+ * the task its tracer follows.
+ */
+TEST(a_traced_thread_never_leaves_its_tracer)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+		pid_t tid = gettid();
+		int fd, async = 0;
+
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+			_exit(10);
+		raise(SIGSTOP);
+		fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+		for (int i = 0; i < 3; i++)
+			async += nap_run(fd, &n);
+		if (async != 0 || gettid() != tid)
+			_exit(11);
+		if (syslet_fdinfo_value(fd, "syslet-went-async") != 0 ||
+		    syslet_fdinfo_value(fd, "syslet-blocked-sync") < 3)
+			_exit(12);
+		_exit(0);
+	}
+	/* The tracer: let every stop go on, passing signals through. */
+	for (;;) {
+		CHECK(waitpid(child, &status, __WALL) == child);
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+		int sig = WSTOPSIG(status);
+
+		CHECK(ptrace(PTRACE_CONT, child, NULL,
+			     (void *)(long)(sig == SIGSTOP || sig == SIGTRAP ? 0 : sig)) == 0);
+	}
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* PTRACE_SEIZE of a thread that already has spares: the same. */
+TEST(a_seized_thread_runs_its_chains_synchronously)
+{
+	int go[2], done[2], status;
+	char c;
+	pid_t child;
+
+	CHECK(pipe(go) == 0 && pipe(done) == 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+		int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+		long before;
+
+		if (nap_run(fd, &n) != 1)	/* untraced: asynchronous */
+			_exit(10);
+		before = syslet_fdinfo_value(fd, "syslet-went-async");
+		if (write(done[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(11);
+		/* Now traced. */
+		for (int i = 0; i < 3; i++)
+			if (nap_run(fd, &n) != 0)
+				_exit(12);
+		if (syslet_fdinfo_value(fd, "syslet-went-async") != before)
+			_exit(13);
+		_exit(0);
+	}
+	CHECK(read(done[0], &c, 1) == 1);
+	/* Seize every thread the program may be running on. */
+	CHECK(ptrace(PTRACE_SEIZE, child, NULL, NULL) == 0);
+	{
+		char path[64];
+		struct dirent *d;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", child);
+		dir = opendir(path);
+		CHECK(dir);
+		while ((d = readdir(dir)))
+			if (d->d_name[0] != '.' && atoi(d->d_name) != child)
+				ptrace(PTRACE_SEIZE, atoi(d->d_name), NULL, NULL);
+		closedir(dir);
+	}
+	CHECK(write(go[1], "g", 1) == 1);
+	for (;;) {
+		pid_t who = waitpid(-1, &status, __WALL);
+
+		CHECK(who > 0);
+		if (who == child && (WIFEXITED(status) || WIFSIGNALED(status)))
+			break;
+		if (WIFSTOPPED(status))
+			ptrace(PTRACE_CONT, who, NULL, NULL);
+	}
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A seccomp KILL action met by an atom after its chain went asynchronous
+ * kills the process at once: the carrier never returns to user space,
+ * where the forced SIGSYS would act.
+ */
+TEST(a_seccomp_kill_after_a_cachemiss_kills_the_process)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_atom ppid;
+		struct syslet_outcome o;
+		struct nap n;
+		int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+
+		syslet_atom_prep(&ppid, SYS_getppid, 0, 0, 0, 0, 0, 0);
+		syslet_atom_link(&n.atom, &ppid);
+		if (install_getppid_filter_action(0, SECCOMP_RET_KILL_PROCESS) != 0)
+			_exit(10);
+		if (syslet_run(fd, &n.atom, &o) != 0)
+			_exit(11);	/* it went synchronous: not this case */
+		sleep(5);
+		_exit(0);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	if (WIFEXITED(status))
+		FAIL("the process survived (exit %d)", WEXITSTATUS(status));
+	CHECK(WIFSIGNALED(status));
+	CHECK(WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGSYS);
+}
+
+/* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
+TEST(compat_callers_are_refused)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		execl("/bin/syslet-compat32", "syslet-compat32", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/*
+ * Several threads, each with its own TLS, pthread_self(), stack canary and
+ * FPU control state, go through thousands of cachemisses in all; every
+ * value is checked after every one. A context written into a spare still
+ * running on another CPU would show here as another thread's value.
+ */
+#define STRESS_THREADS 4
+#define STRESS_ROUNDS 400
+
+static __thread unsigned long tls_id;
+static int stress_async[STRESS_THREADS];
+
+static void *stress(void *arg)
+{
+	long id = (long)arg;
+	pthread_t self = pthread_self();
+	volatile unsigned long canary = 0xc0ffee00 + id;
+	/* Rounding mode and masks differ per thread. */
+	unsigned int mxcsr = 0x1f80 | ((unsigned int)(id & 3) << 13) | (id & 1 ? 0x8040 : 0);
+	unsigned short cw = 0x037f | (unsigned short)((id & 3) << 10), cw_now;
+	struct nap n;
+	int fd = nap_ctx(&n, 1, 50 * 1000);
+
+	tls_id = 0x7000 + id;
+	_mm_setcsr(mxcsr);
+	__asm__ volatile("fldcw %0" : : "m"(cw));
+	for (int i = 0; i < STRESS_ROUNDS; i++) {
+		stress_async[id] += nap_run(fd, &n);
+		__asm__ volatile("fnstcw %0" : "=m"(cw_now));
+		if (tls_id != 0x7000 + (unsigned long)id || !pthread_equal(pthread_self(), self) ||
+		    canary != 0xc0ffee00 + (unsigned long)id || _mm_getcsr() != mxcsr ||
+		    cw_now != cw)
+			FAIL("thread %ld round %d: tls %#lx mxcsr %#x cw %#x", id, i, tls_id,
+			     _mm_getcsr(), cw_now);
+	}
+	close(fd);
+	return NULL;
+}
+
+TEST(contexts_stay_with_their_threads_under_stress)
+{
+	pthread_t t[STRESS_THREADS];
+	int total = 0;
+
+	for (long i = 0; i < STRESS_THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, stress, (void *)i) == 0);
+	for (int i = 0; i < STRESS_THREADS; i++)
+		CHECK(pthread_join(t[i], NULL) == 0);
+	for (int i = 0; i < STRESS_THREADS; i++)
+		total += stress_async[i];
+	printf("# %d cachemisses in %d threads\n", total, STRESS_THREADS);
+	CHECK(total >= STRESS_THREADS * STRESS_ROUNDS / 2);
+}
