@@ -8,7 +8,9 @@
 //! gets the file (through fork or SCM_RIGHTS) can query the device but not
 //! use the context: `EBADFD`.
 
+use core::ptr::NonNull;
 use kernel::{
+    bindings,
     prelude::*,
     sync::atomic::{
         Acquire,
@@ -51,10 +53,56 @@ const STATE_NEW: u32 = 0;
 const STATE_SETTING_UP: u32 = 1;
 const STATE_READY: u32 = 2;
 
+/// The thread group that opened a context: its `struct pid`, referenced.
+///
+/// # Invariants
+///
+/// `self.0` is a `struct pid` we hold a reference to (`get_task_pid()`),
+/// dropped only by `Drop`.
+pub(crate) struct Owner(NonNull<bindings::pid>);
+
+// SAFETY: a `struct pid` reference may be used and dropped from any task.
+unsafe impl Send for Owner {}
+// SAFETY: only read through the kernel's own functions, which are safe to
+// call concurrently.
+unsafe impl Sync for Owner {}
+
+impl Owner {
+    /// Current's thread group.
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: current is a live task; the reference we get is ours.
+        let pid = unsafe {
+            bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID)
+        };
+        // INVARIANT: a referenced `struct pid`.
+        NonNull::new(pid).map(Self).ok_or(ESRCH)
+    }
+
+    /// The owner's thread-group id as current's pid namespace sees it, 0
+    /// if it cannot see it.
+    fn nr_seen_by_current(&self) -> Pid {
+        // SAFETY: `self.0` is a referenced `struct pid` (type invariant);
+        // current's active namespace is valid while current runs.
+        unsafe {
+            bindings::pid_nr_ns(
+                self.0.as_ptr(),
+                bindings::task_active_pid_ns(bindings::get_current()),
+            )
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // SAFETY: our reference (type invariant).
+        unsafe { bindings::put_pid(self.0.as_ptr()) };
+    }
+}
+
 #[pin_data(PinnedDrop)]
 pub(crate) struct Context {
-    /// Thread-group id of the owner, as seen from its own pid namespace.
-    owner_tgid: Pid,
+    /// The thread group that opened the context.
+    owner: Owner,
     state: Atomic<u32>,
     atom_budget: Atomic<u32>,
     pub(crate) stats: Stats,
@@ -65,9 +113,9 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn new(owner_tgid: Pid) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(owner: Owner) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            owner_tgid,
+            owner,
             state: Atomic::new(STATE_NEW),
             atom_budget: Atomic::new(DEFAULT_ATOM_BUDGET),
             stats: Stats::new(),
@@ -76,16 +124,18 @@ impl Context {
         })
     }
 
+    /// The owner's thread-group id as current sees it (0: not visible).
     pub(crate) fn owner_tgid(&self) -> Pid {
-        self.owner_tgid
+        self.owner.nr_seen_by_current()
     }
 
     /// Fails with `EBADFD` unless current belongs to the owning process.
+    /// Both ids are read in current's pid namespace, where each names one
+    /// `struct pid`: equal ids mean the same thread group, and an owner
+    /// current cannot see reads 0, which no task has.
     pub(crate) fn check_owner(&self) -> Result {
-        // `Task::tgid()` reads task_struct through the Rust bindings, whose
-        // layout of it does not match C's on the debug kernel (it returns
-        // garbage there); the C accessor gets it right.
-        if kernel::current!().tgid_nr_ns(None) == self.owner_tgid {
+        let mine = kernel::current!().tgid_nr_ns(None);
+        if mine != 0 && mine == self.owner.nr_seen_by_current() {
             Ok(())
         } else {
             Err(EBADFD)

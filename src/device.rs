@@ -42,6 +42,7 @@ use crate::{
     chain,
     context::{
         Context,
+        Owner,
         MAX_ATOM_BUDGET,
         MAX_BATCH, //
     },
@@ -78,7 +79,7 @@ impl MiscDevice for SysletFile {
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         access::may_open()?;
-        let owner = kernel::current!().tgid_nr_ns(None);
+        let owner = Owner::current()?;
         KBox::try_pin_init(
             try_pin_init!(Self {
                 ctx <- Context::new(owner),
@@ -242,8 +243,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         to_ring,
         !sync_only,
     );
-    if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 && takeover.hand_off_now() {
-        takeover.became_carrier();
+    // Whether it did or not, the submission runs as usual: as a carrier
+    // (every signal but SIGKILL and SIGSTOP blocked by the hand-off) or in
+    // the caller's context.
+    if req.flags & uapi::SYSLET_SUBMIT_ASYNC_NOW != 0 {
+        takeover.hand_off_now();
     }
     let mut status = Ok(0);
     // Once the caller's context is gone, the last chain's completion is
@@ -262,7 +266,6 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         if takeover.taken() {
             // The caller's context is gone: the rest is asynchronous, and
             // nothing more may be written to its submission.
-            takeover.became_carrier();
             let killed = outcome.killed();
             if let Some(o) = last.replace(outcome.to_uapi()) {
                 ctx.completions.post(o);

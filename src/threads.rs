@@ -513,8 +513,6 @@ pub(crate) struct Takeover<'a> {
     taken: Cell<bool>,
     /// Whether the hook may hand off right now (only around a chain).
     may: Cell<bool>,
-    /// Whether current, a carrier, blocked every signal already.
-    blocked_all: Cell<bool>,
     /// Current's own slot once it is a carrier (set with `taken`).
     carrier: Cell<usize>,
     /// Where the chains that go asynchronous post their completions.
@@ -543,7 +541,6 @@ impl<'a> Takeover<'a> {
             total,
             taken: Cell::new(false),
             may: Cell::new(false),
-            blocked_all: Cell::new(false),
             carrier: Cell::new(0),
             completions,
             prereserved,
@@ -562,26 +559,6 @@ impl<'a> Takeover<'a> {
     /// Chains not finished yet, counting the one running.
     fn remaining(&self) -> u32 {
         self.total - self.done.get()
-    }
-
-    /// Once current has handed its context over, it blocks every signal:
-    /// signals for the process must go to threads that can take them.
-    pub(crate) fn became_carrier(&self) {
-        if self.blocked_all.replace(true) {
-            return;
-        }
-        // SAFETY: `sigset_t` is plain data; all zeroes is the empty set.
-        let mut all: bindings::sigset_t = unsafe { core::mem::zeroed() };
-        for w in all.sig.iter_mut() {
-            *w = !0;
-        }
-        // Unlike the system call, sigprocmask() itself blocks whatever it
-        // is given: a carrier that blocked SIGKILL would survive its
-        // process's exit_group() once it parks.
-        let unblockable = (1 << (bindings::SIGKILL - 1)) | (1 << (bindings::SIGSTOP - 1));
-        all.sig[0] &= !unblockable;
-        // SAFETY: `all` is valid; this changes current's own mask only.
-        unsafe { bindings::sigprocmask(bindings::SIG_SETMASK as i32, &mut all, ptr::null_mut()) };
     }
 
     /// Lets the hook hand off while `f` runs, if the caller is still ours.

@@ -166,6 +166,10 @@ TEST(no_kernel_address_reaches_user_space)
 	CHECK(fd >= 0);
 	CHECK_EQ(syslet_setup(fd, &s), 0);
 	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	/* Spares start in the background: the blocking read below needs one. */
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 1; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 1);
 	CHECK(pipe(p) == 0);
 	/* Errors of every kind, in outcomes, results and the ring. */
 	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);

@@ -354,6 +354,71 @@ TEST(a_seccomp_kill_after_a_cachemiss_kills_the_process)
 	CHECK(WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGSYS);
 }
 
+/*
+ * A process-directed signal never lands on a carrier: it blocks every
+ * signal from the hand-off on, so the signal reaches the thread that runs
+ * the program, and the blocked atom is not interrupted. The leader is the
+ * carrier here, and kill() aims at the leader first.
+ */
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+struct feed {
+	int fd;
+	unsigned int ms;
+};
+
+static void *feed_after(void *arg)
+{
+	struct feed *f = arg;
+
+	usleep(f->ms * 1000);
+	if (write(f->fd, "late", 4) != 4)
+		abort();
+	return NULL;
+}
+
+TEST(process_signals_reach_the_program_not_the_carrier)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	struct syslet_setup s = { .spares = 1, .max_threads = 4 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct feed f;
+	pthread_t t;
+	char buf[8];
+	__s64 n = 0;
+	int fd = syslet_open(), p[2];
+
+	CHECK(getpid() == gettid());	/* the leader submits */
+	CHECK(fd >= 0 && pipe(p) == 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 1; i++)
+		usleep(10 * 1000);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
+	syslet_atom_result(&a, &n);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);	/* queued: the leader carries it */
+	CHECK(gettid() != getpid());
+	for (int i = 0; i < 5; i++) {
+		CHECK(kill(getpid(), SIGUSR1) == 0);
+		usleep(20 * 1000);
+	}
+	f = (struct feed){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, feed_after, &f) == 0);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	pthread_join(t, NULL);
+	CHECK_EQ(o.result, 4);
+	CHECK(usr1_seen >= 1);
+}
+
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
 TEST(compat_callers_are_refused)
 {
