@@ -165,7 +165,10 @@ fn query(user: UserSlice) -> Result<isize> {
         // These structs are tens of bytes: the casts cannot truncate.
         query_size: size_of::<uapi::syslet_query>() as u32,
         features: u64::from(
-            uapi::SYSLET_FEAT_CHAINS | uapi::SYSLET_FEAT_SECCOMP | uapi::SYSLET_FEAT_CACHEMISS,
+            uapi::SYSLET_FEAT_CHAINS
+                | uapi::SYSLET_FEAT_SECCOMP
+                | uapi::SYSLET_FEAT_CACHEMISS
+                | uapi::SYSLET_FEAT_SAME_IDENTITY,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -256,6 +259,16 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     // spare, and the next submission will not start another.
     let mut last = None;
     for (i, &first) in chains.iter().enumerate() {
+        // A signal pending for the caller acts between two chains (a
+        // handler, a stop, the freezer) instead of after the whole batch:
+        // the submission ends there, and `done` says where. A carrier runs
+        // every chain it was given: they are queued.
+        if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
+            if to_ring {
+                ctx.completions.unreserve(req.nr_chains - req.done);
+            }
+            break;
+        }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
         let outcome = if sync_only {

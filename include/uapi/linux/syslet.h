@@ -58,6 +58,12 @@ struct syslet_query {
 #define SYSLET_FEAT_CHAINS	(1ULL << 0)	/* SETUP, SUBMIT, atoms and control flow */
 #define SYSLET_FEAT_SECCOMP	(1ULL << 1)	/* every atom passes the seccomp filters */
 #define SYSLET_FEAT_CACHEMISS	(1ULL << 2)	/* blocking atoms go asynchronous; SYSLET_IOC_WAIT */
+/*
+ * A context only moves to a thread with the caller's security identity, and
+ * never away from a traced caller; SYSLET_OUTCOME_KILLED; a pending signal
+ * ends a submission between chains.
+ */
+#define SYSLET_FEAT_SAME_IDENTITY	(1ULL << 3)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -163,9 +169,11 @@ struct syslet_setup {
  * @reserved:	zero.
  *
  * SYSLET_IOC_SUBMIT runs the chains in order, synchronously in the
- * caller's context. If an atom blocks, and the context has a parked spare,
- * room under max_threads and max_pending, and the submission allows it, a
- * spare thread takes over the caller's user context and the ioctl returns
+ * caller's context. If an atom blocks, and the context has a parked spare
+ * with exactly the caller's security identity (credentials, seccomp filter,
+ * no_new_privs, namespaces, fs and file tables...), room under max_threads
+ * and max_pending, the caller is not traced, and the submission allows it,
+ * a spare thread takes over the caller's user context and the ioctl returns
  * 0 at once, with @done and @queued set: the program carries on (on another
  * kernel task: gettid() changes; registers, stack, TLS, FPU control state,
  * signal mask, alternate signal stack, robust futex list and rseq area
@@ -174,7 +182,12 @@ struct syslet_setup {
  * keeps can thus grow up to max_threads). A parked process leader is the
  * first spare to take a context over, so the program runs on its leader
  * again whenever it can. Otherwise the ioctl returns 0 once every chain has
- * run, with @done = @nr_chains and @queued = 0.
+ * run, with @done = @nr_chains and @queued = 0 -- or earlier, between two
+ * chains, if a signal is pending for the caller: then @done < @nr_chains,
+ * @queued = 0, and the chains from @done on did not start. A seccomp KILL
+ * also ends the submission (see SYSLET_OUTCOME_KILLED).
+ *
+ * 32-bit (compat) callers are not served: every ioctl fails with ENOTTY.
  *
  * The ioctl fails (and no chain ran) only if the submission itself is bad.
  * What happens inside a chain (a failed system call, a bad atom address) is

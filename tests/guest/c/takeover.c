@@ -419,6 +419,57 @@ TEST(process_signals_reach_the_program_not_the_carrier)
 	CHECK(usr1_seen >= 1);
 }
 
+/*
+ * A signal pending for the caller acts between two chains instead of after
+ * the whole batch (a stop, the freezer, a handler): the submission ends
+ * there. Chain 0 reads what a thread writes before it signals the caller;
+ * chains 1 and 2 would read an empty pipe.
+ */
+struct poke {
+	int fd;
+	pthread_t target;
+};
+
+static void *write_then_signal(void *arg)
+{
+	struct poke *p = arg;
+
+	usleep(30 * 1000);
+	if (write(p->fd, "x", 1) != 1)
+		abort();
+	pthread_kill(p->target, SIGUSR1);
+	return NULL;
+}
+
+TEST(a_pending_signal_ends_a_submission_between_chains)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct syslet_query q;
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3];
+	struct poke pk;
+	pthread_t t;
+	unsigned int queued = 99;
+	char buf[3];
+	int fd = syslet_open(), p[2], empty[2];
+
+	CHECK(fd >= 0 && pipe(p) == 0 && pipe(empty) == 0);
+	CHECK_EQ(syslet_query(fd, &q), 0);
+	CHECK(q.features & SYSLET_FEAT_SAME_IDENTITY);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&buf[0]), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_read, empty[0], syslet_ptr(&buf[1]), 1, 0, 0, 0);
+	syslet_atom_prep(&a[2], SYS_read, empty[0], syslet_ptr(&buf[2]), 1, 0, 0, 0);
+	pk = (struct poke){ p[1], pthread_self() };
+	CHECK(pthread_create(&t, NULL, write_then_signal, &pk) == 0);
+	usr1_seen = 0;
+	CHECK_EQ(syslet_submit_flags(fd, firsts, 3, o, SYSLET_SUBMIT_SYNC_ONLY, &queued), 1);
+	CHECK_EQ(queued, 0);
+	CHECK(o[0].result == 1 || o[0].result == -EINTR);
+	pthread_join(t, NULL);
+	CHECK_EQ(usr1_seen, 1);
+}
+
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
 TEST(compat_callers_are_refused)
 {

@@ -48,8 +48,10 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_ATOM_SKIP_ON_STOP,
         SYSLET_OUTCOME_STOPPED,
         SYSLET_OUTCOME_ABORTED,
+        SYSLET_OUTCOME_KILLED,
         SYSLET_FEAT_CHAINS,
-        SYSLET_FEAT_SECCOMP
+        SYSLET_FEAT_SECCOMP,
+        SYSLET_FEAT_SAME_IDENTITY
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
