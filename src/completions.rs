@@ -61,6 +61,22 @@ impl Overflow {
         }
     }
 
+    /// Doubles the buffer (at least one place), keeping the order.
+    fn grow(&mut self) -> Result {
+        let cap = self.buf.len();
+        let mut buf = KVec::with_capacity(cap.max(1) * 2, GFP_KERNEL)?;
+        for i in 0..self.len {
+            let at = (self.head + i).checked_rem(cap).unwrap_or(0);
+            buf.push(self.buf.get(at).copied().unwrap_or_default(), GFP_KERNEL)?;
+        }
+        while buf.len() < buf.capacity() {
+            buf.push(uapi::syslet_outcome::default(), GFP_KERNEL)?;
+        }
+        self.buf = buf;
+        self.head = 0;
+        Ok(())
+    }
+
     /// False only if full, which reservations rule out.
     fn push(&mut self, o: uapi::syslet_outcome) -> bool {
         let cap = self.buf.len();
@@ -182,8 +198,14 @@ impl Completions {
         if direct {
             freed += 1;
         } else if !st.overflow.push(outcome) {
-            // Cannot happen: every posted completion holds a place.
-            pr_err!("syslet: completion overflow full despite reservations\n");
+            // Cannot happen: every posted completion holds a place, and the
+            // overflow has one for each place. Should the accounting ever be
+            // wrong, grow rather than lose a completion (process context:
+            // every caller posts from a system call or a parking thread).
+            kernel::pr_warn_once!("syslet: completion overflow full despite reservations\n");
+            if st.overflow.grow().is_err() || !st.overflow.push(outcome) {
+                pr_err!("syslet: out of memory: a completion is lost\n");
+            }
         }
         let overflow = st.overflow.len as u32;
         if let Some(ring) = st.ring.as_ref() {
