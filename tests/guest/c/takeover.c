@@ -479,6 +479,82 @@ TEST(a_pending_signal_ends_a_submission_between_chains)
 	CHECK_EQ(usr1_seen, 1);
 }
 
+/*
+ * A sigsuspend-style atom (ppoll with a temporary mask) that a signal
+ * interrupts after its chain went asynchronous must not leave its saved
+ * mask behind in the carrier: the next context the carrier takes over
+ * would get it on its way to user space. Here the leader's chain is
+ * interrupted in the carrier, and thread B, whose mask differs, then lands
+ * on that carrier (the leader is claimed first).
+ */
+static volatile sig_atomic_t usr1_count;
+
+static void count_usr1(int sig)
+{
+	(void)sig;
+	usr1_count++;
+}
+
+struct nap_on {
+	int fd;
+	struct nap *n;
+	int went_async;
+	int usr2_blocked;
+};
+
+static void *nap_with_own_mask(void *arg)
+{
+	struct nap_on *b = arg;
+	sigset_t mask, now;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);	/* SIGUSR2 stays unblocked */
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	b->went_async = nap_run(b->fd, b->n);
+	pthread_sigmask(SIG_SETMASK, NULL, &now);
+	b->usr2_blocked = sigismember(&now, SIGUSR2);
+	return NULL;
+}
+
+TEST(a_saved_sigmask_never_moves_to_another_context)
+{
+	struct sigaction sa = { .sa_handler = count_usr1 };
+	struct syslet_atom pp;
+	struct syslet_outcome o;
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	sigset_t mask, temp;
+	struct nap n, nb;
+	struct nap_on b;
+	pthread_t t;
+	pid_t leader = gettid();
+	int fd;
+
+	CHECK(getpid() == leader);
+	fd = nap_ctx(&n, 1, 20 * 1000 * 1000);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 1);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	CHECK(sigprocmask(SIG_SETMASK, &mask, NULL) == 0);
+	sigemptyset(&temp);
+	syslet_atom_prep(&pp, SYS_ppoll, 0, 0, syslet_ptr(&ts), syslet_ptr(&temp), 8, 0);
+	CHECK_EQ(syslet_run(fd, &pp, &o), 0);	/* the leader carries it */
+	CHECK(gettid() != leader);
+	/* At the carrier, whose ppoll mask lets SIGUSR1 in, if nothing stops it. */
+	CHECK(syscall(SYS_tgkill, getpid(), leader, SIGUSR1) == 0);
+	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
+	/* Thread B, with SIGUSR2 unblocked, lands on the parked leader. */
+	nb = n;
+	syslet_atom_prep(&nb.atom, SYS_nanosleep, syslet_ptr(&nb.ts), 0, 0, 0, 0, 0);
+	b = (struct nap_on){ fd, &nb, 0, -1 };
+	CHECK(pthread_create(&t, NULL, nap_with_own_mask, &b) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(b.went_async);
+	CHECK_EQ(b.usr2_blocked, 0);
+	CHECK_EQ(usr1_count, 0);
+}
+
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
 TEST(compat_callers_are_refused)
 {
