@@ -25,7 +25,34 @@ static unsigned int rnd(unsigned int n)
 	return (unsigned int)(rng >> 33) % n;
 }
 
-/* Tasks in the system (every thread of every process). */
+/* Whether /proc/<pid>/task/<tid> is a kernel thread (PF_KTHREAD in stat). */
+static int is_kthread(const char *pid, const char *tid)
+{
+	char path[600], stat[1024], *p;
+	unsigned long flags = 0;
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%s/task/%s/stat", pid, tid);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return 0;
+	len = read(f, stat, sizeof(stat) - 1);
+	close(f);
+	if (len <= 0)
+		return 0;
+	stat[len] = '\0';
+	p = strrchr(stat, ')');
+	/* After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return 0;
+	return !!(flags & 0x00200000);
+}
+
+/*
+ * User tasks in the system (every thread of every process). Kernel threads
+ * are left out: with two CPUs the kernel starts workers as it likes.
+ */
 static int count_tasks(void)
 {
 	struct dirent *d, *e;
@@ -45,7 +72,7 @@ static int count_tasks(void)
 		if (!task)
 			continue;
 		while ((e = readdir(task)))
-			n += e->d_name[0] != '.';
+			n += e->d_name[0] != '.' && !is_kthread(d->d_name, e->d_name);
 		closedir(task);
 	}
 	closedir(proc);

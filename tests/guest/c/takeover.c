@@ -487,12 +487,18 @@ TEST(a_pending_signal_ends_a_submission_between_chains)
  * interrupted in the carrier, and thread B, whose mask differs, then lands
  * on that carrier (the leader is claimed first).
  */
-static volatile sig_atomic_t usr1_count;
+static volatile sig_atomic_t usr1_count, usr2_count;
 
 static void count_usr1(int sig)
 {
 	(void)sig;
 	usr1_count++;
+}
+
+static void count_usr2(int sig)
+{
+	(void)sig;
+	usr2_count++;
 }
 
 struct nap_on {
@@ -511,6 +517,11 @@ static void *nap_with_own_mask(void *arg)
 	sigaddset(&mask, SIGUSR1);	/* SIGUSR2 stays unblocked */
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	b->went_async = nap_run(b->fd, b->n);
+	/*
+	 * A handler's frame keeps the mask to restore: the saved one, if a
+	 * sigsuspend-style call left it set in this task. Run one.
+	 */
+	pthread_kill(pthread_self(), SIGUSR2);
 	pthread_sigmask(SIG_SETMASK, NULL, &now);
 	b->usr2_blocked = sigismember(&now, SIGUSR2);
 	return NULL;
@@ -519,6 +530,7 @@ static void *nap_with_own_mask(void *arg)
 TEST(a_saved_sigmask_never_moves_to_another_context)
 {
 	struct sigaction sa = { .sa_handler = count_usr1 };
+	struct sigaction sa2 = { .sa_handler = count_usr2 };
 	struct syslet_atom pp;
 	struct syslet_outcome o;
 	struct timespec ts = { 0, 300 * 1000 * 1000 };
@@ -533,6 +545,7 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 	fd = nap_ctx(&n, 1, 20 * 1000 * 1000);
 	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 1);
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK(sigaction(SIGUSR2, &sa2, NULL) == 0);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGUSR2);
@@ -553,6 +566,7 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 	CHECK(b.went_async);
 	CHECK_EQ(b.usr2_blocked, 0);
 	CHECK_EQ(usr1_count, 0);
+	CHECK_EQ(usr2_count, 1);	/* its handler ran, in B */
 }
 
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
