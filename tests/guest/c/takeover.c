@@ -107,6 +107,28 @@ TEST(dropped_privileges_stay_dropped_after_a_cachemiss)
 	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
 }
 
+/*
+ * A thread with a filesystem context of its own (unshare(CLONE_FS), then
+ * chdir) keeps it across a cachemiss: spares share the process's.
+ */
+TEST(a_private_working_directory_stays_after_a_cachemiss)
+{
+	struct nap n;
+	char cwd[64];
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	CHECK(unshare(CLONE_FS) == 0);
+	CHECK(chdir("/tmp") == 0);
+	for (int i = 0; i < 3; i++) {
+		nap_run(fd, &n);
+		CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+		if (strcmp(cwd, "/tmp"))
+			FAIL("cwd %s after nap %d, wanted /tmp", cwd, i);
+	}
+	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
+}
+
 /* no_new_privs and a filter that answers getppid with @action. */
 static int install_getppid_filter_action(unsigned int flags, unsigned int action)
 {
