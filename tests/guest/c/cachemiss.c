@@ -129,26 +129,11 @@ TEST(program_state_survives_the_takeover)
 	CHECK_EQ(o.result, 1);
 }
 
-struct feeder {
-	int fd;
-	unsigned int delay_ms;
-};
-
-static void *feed_later(void *arg)
-{
-	struct feeder *f = arg;
-
-	usleep(f->delay_ms * 1000);
-	if (write(f->fd, "later", 5) != 5)
-		abort();
-	return NULL;
-}
-
 TEST(sync_only_submission_blocks_the_caller)
 {
 	struct syslet_atom a, *first = &a;
 	struct syslet_outcome o;
-	struct feeder f;
+	struct tap_feeder f;
 	pthread_t t;
 	char buf[8];
 	__s64 n;
@@ -157,8 +142,8 @@ TEST(sync_only_submission_blocks_the_caller)
 	pid_t tid = gettid();
 
 	CHECK(pipe(p) == 0);
-	f = (struct feeder){ p[1], 50 };
-	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	f = (struct tap_feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, tap_feed_later, &f) == 0);
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_SYNC_ONLY, &queued), 1);
 	CHECK_EQ(queued, 0);
@@ -172,7 +157,7 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
 	struct syslet_setup s = { .flags = SYSLET_SETUP_NO_SPARES };
 	struct syslet_atom a;
 	struct syslet_outcome o;
-	struct feeder f;
+	struct tap_feeder f;
 	pthread_t t;
 	char buf[8];
 	__s64 n;
@@ -181,8 +166,8 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
 	CHECK(fd >= 0 && pipe(p) == 0);
 	CHECK_EQ(syslet_setup(fd, &s), 0);
 	CHECK_EQ(s.spares, 0);
-	f = (struct feeder){ p[1], 50 };
-	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	f = (struct tap_feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, tap_feed_later, &f) == 0);
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 1);
 	CHECK_EQ(o.result, 5);
@@ -657,7 +642,7 @@ TEST(spares_count_against_rlimit_nproc)
 	struct syslet_setup s = { .spares = 2, .max_threads = 4 };
 	struct syslet_atom a;
 	struct syslet_outcome o;
-	struct feeder f;
+	struct tap_feeder f;
 	pthread_t t;
 	char buf[8];
 	__s64 n;
@@ -674,8 +659,8 @@ TEST(spares_count_against_rlimit_nproc)
 	CHECK_EQ(fdinfo_value(fd, "syslet-spares-spawned"), 0);
 	/* Without a spare, a blocking atom just blocks: still correct. */
 	CHECK(setrlimit(RLIMIT_NPROC, &(struct rlimit){ 2, 2 }) == 0);	/* for the feeder */
-	f = (struct feeder){ p[1], 50 };
-	CHECK(pthread_create(&t, NULL, feed_later, &f) == 0);
+	f = (struct tap_feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, tap_feed_later, &f) == 0);
 	CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);	/* no spare can start now */
 	read_atom(&a, p[0], buf, sizeof(buf), &n);
 	CHECK_EQ(syslet_run(fd, &a, &o), 1);

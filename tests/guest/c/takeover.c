@@ -390,21 +390,6 @@ static void on_usr1(int sig)
 	usr1_seen++;
 }
 
-struct feed {
-	int fd;
-	unsigned int ms;
-};
-
-static void *feed_after(void *arg)
-{
-	struct feed *f = arg;
-
-	usleep(f->ms * 1000);
-	if (write(f->fd, "late", 4) != 4)
-		abort();
-	return NULL;
-}
-
 TEST(process_signals_reach_the_program_not_the_carrier)
 {
 	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
@@ -412,7 +397,7 @@ TEST(process_signals_reach_the_program_not_the_carrier)
 	struct syslet_ring_map ring = { 0 };
 	struct syslet_atom a;
 	struct syslet_outcome o;
-	struct feed f;
+	struct tap_feeder f;
 	pthread_t t;
 	char buf[8];
 	__s64 n = 0;
@@ -433,11 +418,11 @@ TEST(process_signals_reach_the_program_not_the_carrier)
 		CHECK(kill(getpid(), SIGUSR1) == 0);
 		usleep(20 * 1000);
 	}
-	f = (struct feed){ p[1], 50 };
-	CHECK(pthread_create(&t, NULL, feed_after, &f) == 0);
+	f = (struct tap_feeder){ p[1], 50 };
+	CHECK(pthread_create(&t, NULL, tap_feed_later, &f) == 0);
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 	pthread_join(t, NULL);
-	CHECK_EQ(o.result, 4);
+	CHECK_EQ(o.result, 5);
 	CHECK(usr1_seen >= 1);
 }
 

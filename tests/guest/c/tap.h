@@ -51,6 +51,22 @@ static inline int tap_become_nobody(void)
 	return tap_become(TAP_NOBODY, TAP_NOBODY, 0);
 }
 
+/* A thread body that writes "later" (5 bytes) to @fd after @delay_ms. */
+struct tap_feeder {
+	int fd;
+	unsigned int delay_ms;
+};
+
+static inline void *tap_feed_later(void *arg)
+{
+	struct tap_feeder *f = arg;
+
+	usleep(f->delay_ms * 1000);
+	if (write(f->fd, "later", 5) != 5)
+		abort();
+	return NULL;
+}
+
 /* Live (not zombie) threads of this process, from /proc/self/task. */
 static inline int tap_live_threads(void)
 {
