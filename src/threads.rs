@@ -769,13 +769,16 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     if exiting {
         return leave(pool, slot);
     }
-    // SAFETY: outside a claim only the slot's own thread, current, touches
-    // `uc`, and the slot is not Ready.
-    let uc = unsafe { &mut *slot.uc.get() };
-    if uc.is_none() {
-        match UserContext::new() {
-            Ok(new) => *uc = Some(new),
-            Err(_) => return leave(pool, slot),
+    {
+        // SAFETY: outside a claim only the slot's own thread, current,
+        // touches `uc`, and the slot is not Ready; the reference ends with
+        // this block, before the slot can be claimed.
+        let uc = unsafe { &mut *slot.uc.get() };
+        if uc.is_none() {
+            match UserContext::new() {
+                Ok(new) => *uc = Some(new),
+                Err(_) => return leave(pool, slot),
+            }
         }
     }
     // SAFETY: a valid `current` pointer.
