@@ -176,8 +176,8 @@ struct syslet_setup {
  * a spare thread takes over the caller's user context and the ioctl returns
  * 0 at once, with @done and @queued set: the program carries on (on another
  * kernel task: gettid() changes; registers, stack, TLS, FPU control state,
- * signal mask, alternate signal stack, robust futex list and rseq area
- * follow), while the blocked task finishes chain @done and the chains after
+ * signal mask, alternate signal stack, robust futex list, rseq area and
+ * scheduling policy, priority, nice and affinity follow), while the blocked task finishes chain @done and the chains after
  * it in the kernel and then parks as a spare itself (the spares a context
  * keeps can thus grow up to max_threads). A parked process leader is the
  * first spare to take a context over, so the program runs on its leader

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -574,6 +575,50 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 	CHECK_EQ(b.usr2_blocked, 0);
 	CHECK_EQ(usr1_count, 0);
 	CHECK_EQ(usr2_count, 1);	/* its handler ran, in B */
+}
+
+/*
+ * The program keeps its thread's scheduling across a cachemiss: policy and
+ * RT priority, nice, CPU affinity and timer slack. The spares were made
+ * before the thread changed them.
+ */
+TEST(scheduling_follows_the_context)
+{
+	struct sched_param sp = { .sched_priority = 10 }, now;
+	cpu_set_t one, got;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000), async = 0;
+
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	CHECK(setpriority(PRIO_PROCESS, 0, 7) == 0);	/* this thread only */
+	CHECK(prctl(PR_SET_TIMERSLACK, 123456, 0, 0, 0) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(1, &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		errno = 0;
+		CHECK_EQ(getpriority(PRIO_PROCESS, 0), 7);
+		CHECK_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 123456);
+		CHECK(sched_getaffinity(0, sizeof(got), &got) == 0);
+		CHECK(CPU_EQUAL(&got, &one));
+		CHECK_EQ(sched_getcpu(), 1);
+	}
+	CHECK(sched_setscheduler(0, SCHED_FIFO, &sp) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		CHECK_EQ(sched_getscheduler(0), SCHED_FIFO);
+		CHECK(sched_getparam(0, &now) == 0);
+		CHECK_EQ(now.sched_priority, 10);
+	}
+	/* Back to normal: a spare made while FIFO must not bring it back. */
+	sp.sched_priority = 0;
+	CHECK(sched_setscheduler(0, SCHED_OTHER, &sp) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		CHECK_EQ(sched_getscheduler(0), SCHED_OTHER);
+	}
+	CHECK(async >= 5);
 }
 
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
