@@ -8,6 +8,7 @@
  * every limit is enforced.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -96,6 +97,61 @@ TEST(a_context_passed_to_another_user_is_ebadfd)
 	CHECK_EQ(waitpid(owner, &status, 0), owner);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/*
+ * The owner is a thread group, not a number: a process in another PID
+ * namespace whose id there equals the owner's id here is not the owner.
+ * The ns's init forks until a child gets that id, and the child, which
+ * inherited the descriptor, must get EBADFD.
+ */
+TEST(an_equal_pid_in_another_namespace_is_not_the_owner)
+{
+	struct syslet_setup s = { .spares = 0, .flags = SYSLET_SETUP_NO_SPARES };
+	pid_t owner = getpid(), child;
+	int fd = syslet_open(), status;
+
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		pid_t init;
+
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(20);
+		init = fork();
+		if (init < 0)
+			_exit(21);
+		if (init > 0)
+			_exit(waitpid(init, &status, 0) == init && WIFEXITED(status) ?
+			      WEXITSTATUS(status) : 22);
+		/* pid 1 of the new namespace. */
+		for (;;) {
+			pid_t p = fork();
+
+			if (p < 0)
+				_exit(23);
+			if (p == 0) {
+				if (getpid() != owner)
+					_exit(0);
+				errno = 0;
+				if (syslet_setup(fd, &s) == -EBADFD &&
+				    syslet_wait(fd, 1, 0) == -EBADFD)
+					_exit(42);
+				_exit(24);
+			}
+			if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
+				_exit(25);
+			if (p == owner)
+				_exit(WEXITSTATUS(status));
+			if (p > owner)
+				_exit(26);
+		}
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 42);
 }
 
 TEST(refused_calls_and_seccomp_hold_unprivileged)

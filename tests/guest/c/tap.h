@@ -51,6 +51,19 @@ static inline int tap_become_nobody(void)
 	return tap_become(TAP_NOBODY, TAP_NOBODY, 0);
 }
 
+/* Writes @text to the file @path; 0 or -1. */
+static inline int tap_write_file(const char *path, const char *text)
+{
+	int f = open(path, O_WRONLY);
+	ssize_t len = (ssize_t)strlen(text), n;
+
+	if (f < 0)
+		return -1;
+	n = write(f, text, len);
+	close(f);
+	return n == len ? 0 : -1;
+}
+
 /* A thread body that writes "later" (5 bytes) to @fd after @delay_ms. */
 struct tap_feeder {
 	int fd;
