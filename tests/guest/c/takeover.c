@@ -589,7 +589,7 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 
 /*
  * The program keeps its thread's scheduling across a cachemiss: policy and
- * RT priority, nice, CPU affinity and timer slack. The spares were made
+ * RT priority, nice, CPU affinity, timer slack and I/O priority. The spares were made
  * before the thread changed them.
  */
 TEST(scheduling_follows_the_context)
@@ -602,6 +602,8 @@ TEST(scheduling_follows_the_context)
 	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
 	CHECK(setpriority(PRIO_PROCESS, 0, 7) == 0);	/* this thread only */
 	CHECK(prctl(PR_SET_TIMERSLACK, 123456, 0, 0, 0) == 0);
+	/* ioprio_set(IOPRIO_WHO_PROCESS, this thread, best effort level 3) */
+	CHECK(syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 3) == 0);
 	CPU_ZERO(&one);
 	CPU_SET(1, &one);
 	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
@@ -610,6 +612,7 @@ TEST(scheduling_follows_the_context)
 		errno = 0;
 		CHECK_EQ(getpriority(PRIO_PROCESS, 0), 7);
 		CHECK_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 123456);
+		CHECK_EQ(syscall(SYS_ioprio_get, 1, 0), (2 << 13) | 3);
 		CHECK(sched_getaffinity(0, sizeof(got), &got) == 0);
 		CHECK(CPU_EQUAL(&got, &one));
 		CHECK_EQ(sched_getcpu(), 1);
