@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -132,6 +134,56 @@ TEST(a_private_working_directory_stays_after_a_cachemiss)
 			FAIL("cwd %s after nap %d, wanted /tmp", cwd, i);
 	}
 	CHECK(syslet_fdinfo_value(fd, "syslet-went-async") >= 1);
+}
+
+/* The cgroup v2 path of the calling thread ("0::/path"), in @buf. */
+static void thread_cgroup(char *buf, size_t len)
+{
+	int f = open("/proc/thread-self/cgroup", O_RDONLY);
+	ssize_t n = f >= 0 ? read(f, buf, len - 1) : -1;
+
+	if (f >= 0)
+		close(f);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}
+
+/*
+ * A thread moved into a threaded cgroup of its own (its own cpu or pids
+ * limits) stays there across a cachemiss: spares made before are in the
+ * process's cgroup.
+ */
+TEST(a_thread_in_its_own_cgroup_stays_there_after_a_cachemiss)
+{
+	const char *p = "/sys/fs/cgroup/syslet-proc", *t = "/sys/fs/cgroup/syslet-proc/thread";
+	char path[128], tid[32], now[128];
+	struct nap n;
+	int fd, async = 0;
+
+	if (mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL) != 0)
+		CHECK(errno == EBUSY);
+	if (mkdir(p, 0755) != 0)
+		CHECK(errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", p);
+	snprintf(tid, sizeof(tid), "%d", getpid());
+	CHECK(tap_write_file(path, tid) == 0);
+	fd = nap_ctx(&n, 2, 20 * 1000 * 1000);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	if (mkdir(t, 0755) != 0)
+		CHECK(errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/cgroup.type", t);
+	CHECK(tap_write_file(path, "threaded") == 0);
+	snprintf(path, sizeof(path), "%s/cgroup.threads", t);
+	snprintf(tid, sizeof(tid), "%d", gettid());
+	CHECK(tap_write_file(path, tid) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		thread_cgroup(now, sizeof(now));
+		if (strcmp(now, "0::/syslet-proc/thread"))
+			FAIL("after nap %d the thread is in %s", i, now);
+	}
+	CHECK(async >= 1);
 }
 
 /* no_new_privs and a filter that answers getppid with @action. */
