@@ -130,17 +130,13 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
     // number was checked against the allowlist above, so it fits an `int`.
     let verdict =
         unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
-    match verdict as u32 {
-        bindings::SECCOMP_CHECK_RUN => {}
-        bindings::SECCOMP_CHECK_KILLED => {
-            Stats::bump(&ctx.stats.seccomp_denied);
+    if verdict as u32 != bindings::SECCOMP_CHECK_RUN {
+        Stats::bump(&ctx.stats.seccomp_denied);
+        if verdict as u32 == bindings::SECCOMP_CHECK_KILLED {
             return Err(AtomError::Killed);
         }
-        _ => {
-            Stats::bump(&ctx.stats.seccomp_denied);
-            // `c_long` is 64 bits on x86-64, the only architecture built.
-            return Ok(denied as i64);
-        }
+        // `c_long` is 64 bits on x86-64, the only architecture built.
+        return Ok(denied as i64);
     }
     // SAFETY: an allowed system call takes its arguments from the six values
     // given, none of them works on the caller's register frame (see

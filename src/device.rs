@@ -264,9 +264,6 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // the submission ends there, and `done` says where. A carrier runs
         // every chain it was given: they are queued.
         if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
-            if to_ring {
-                ctx.completions.unreserve(req.nr_chains - req.done);
-            }
             break;
         }
         // `i` < MAX_BATCH.
@@ -300,12 +297,8 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         }
         if let Some(w) = outcomes.as_mut() {
             if let Err(e) = w.write(&outcome.to_uapi()) {
-                // The chain ran, but its outcome cannot be reported: stop,
-                // and give back the places of the chains that will not run.
+                // The chain ran, but its outcome cannot be reported: stop.
                 req.done = i as u32 + 1;
-                if to_ring {
-                    ctx.completions.unreserve(req.nr_chains - req.done);
-                }
                 status = Err(e);
                 break;
             }
@@ -313,9 +306,6 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         req.done = i as u32 + 1;
         if outcome.killed() {
             // The forced SIGSYS kills the process on the way out.
-            if to_ring {
-                ctx.completions.unreserve(req.nr_chains - req.done);
-            }
             break;
         }
     }
@@ -323,6 +313,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // The last completion is posted once current is a parked spare.
         takeover.finish(last);
         return Ok(0);
+    }
+    // The chains that did not start give back the places
+    // SYSLET_SUBMIT_RING reserved for them.
+    if to_ring {
+        ctx.completions.unreserve(req.nr_chains - req.done);
     }
     req.queued = 0;
     writer.write(&req)?;
