@@ -14,8 +14,11 @@
 //! caller's security identity) and wakes it. The spare installs the context
 //! on itself ([`UserContext::take`]: registers, TLS, FPU state, signal
 //! mask...), writes "queued" into the caller's submission and returns to
-//! user space as the caller. Nothing is ever written into another task,
-//! which may still be running on the other CPU. A spare whose identity
+//! user space as the caller, with the caller's thread id: the save
+//! exchanges the two tasks' ids (for the leader, the group leadership),
+//! thread-directed pending signals and children, under `tasklist_lock`.
+//! Nothing else is written into another task, which may still be running
+//! on the other CPU. A spare whose identity
 //! differs from the caller's (the caller dropped privileges, or installed a
 //! seccomp filter, after the spare was made; or it is another thread's
 //! parked carrier) is sent away and the next one tried; with none left the
@@ -32,9 +35,8 @@
 //! program that reaped it can count on that spare. The pool keeps the
 //! threads a burst needed, but a thread that would park with the pool at
 //! its thread cap exits instead: parked spares must leave a place for the
-//! next carrier. The process's leader always parks, and is the first spare
-//! claimed, so the program's thread is the leader again as often as it can
-//! be (and `/proc/<pid>` stays its own).
+//! next carrier. No parked thread is ever the process's leader: the
+//! leadership goes with the leader's context.
 //!
 //! Every slot's state lives in [`PoolInner`], under [`Pool::inner`]; a
 //! slot's thread and whoever claims it meet only there and through the
@@ -127,8 +129,6 @@ struct SlotInner {
     /// kernel while the thread is Ready, Claimed or Carrying, when it is
     /// alive: a claimed thread waits for `go` before it exits.
     task: *mut bindings::task_struct,
-    /// Whether the thread is its process's leader (claimed first).
-    leader: bool,
 }
 
 /// The state of a pool's slots, under [`Pool::inner`].
@@ -319,7 +319,6 @@ impl Pool {
                     slots: [SlotInner {
                         state: SlotState::Free,
                         task: ptr::null_mut(),
-                        leader: false,
                     }; SLOTS],
                     dying: false,
                     spares,
@@ -362,7 +361,6 @@ impl Pool {
                 *s = SlotInner {
                     state: SlotState::Free,
                     task: ptr::null_mut(),
-                    leader: false,
                 };
             }
         }
@@ -384,7 +382,6 @@ impl Pool {
         inner.slots[i] = SlotInner {
             state,
             task,
-            leader: false,
         };
         Some(&self.slots[i])
     }
@@ -432,19 +429,9 @@ impl Pool {
         }
     }
 
-    /// Claims a parked spare, the process's leader first (or, with
-    /// `followers_only`, any but the leader).
-    fn claim(&self, inner: &mut PoolInner, followers_only: bool) -> Option<Claim<'_>> {
-        let ready = |s: &SlotInner| s.state == SlotState::Ready;
-        let i = if followers_only {
-            inner.slots.iter().position(|s| ready(s) && !s.leader)
-        } else {
-            inner
-                .slots
-                .iter()
-                .position(|s| ready(s) && s.leader)
-                .or_else(|| inner.slots.iter().position(ready))
-        }?;
+    /// Claims a parked spare.
+    fn claim(&self, inner: &mut PoolInner) -> Option<Claim<'_>> {
+        let i = inner.slots.iter().position(|s| s.state == SlotState::Ready)?;
         inner.slots[i].state = SlotState::Claimed;
         Some(Claim {
             slot: &self.slots[i],
@@ -460,7 +447,7 @@ impl Pool {
         loop {
             // The guard goes at the end of the statement: `send` completes
             // `go`, never under `Pool::inner`.
-            let claim = self.claim(&mut self.inner.lock(), false);
+            let claim = self.claim(&mut self.inner.lock());
             match claim {
                 Some(claim) => claim.send(Order::Exit, false),
                 None => return,
@@ -673,7 +660,7 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     let claim = loop {
         // Each guard goes at the end of its statement: what follows takes
         // `Pool::inner` again or completes `go`.
-        let claim = pool.claim(&mut pool.inner.lock(), false);
+        let claim = pool.claim(&mut pool.inner.lock());
         let Some(claim) = claim else {
             return gave_up();
         };
@@ -783,45 +770,29 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     }
     // SAFETY: a valid `current` pointer.
     let me = unsafe { bindings::get_current() };
-    let leader = is_leader();
     // A new spare has no task yet, and parks whatever the count: its place
     // was taken under the cap. A carrier (it has a task), or a spare a
     // signal woke, looks at the cap first.
     let mut settled = !pool.inner.lock().slots[slot.index].task.is_null();
     loop {
-        let follower = {
+        {
             let mut inner = pool.inner.lock();
-            if inner.dying {
-                drop(inner);
-                return leave(pool, slot);
-            }
             pool.reap(&mut inner);
             // Parked threads must not fill the thread cap: the next carrier
             // would find no place, and no chain could go asynchronous
-            // again. At the cap, a thread leaves rather than park; the
-            // leader, which always parks, sends a parked follower away
-            // instead.
-            let follower = if settled && inner.full() {
-                if !leader {
-                    drop(inner);
-                    return leave(pool, slot);
-                }
-                pool.claim(&mut inner, true)
-            } else {
-                None
-            };
+            // again. At the cap, a thread leaves rather than park (never
+            // the process's leader: its leadership went with its context).
+            if inner.dying || (settled && inner.full()) {
+                drop(inner);
+                return leave(pool, slot);
+            }
             // SAFETY: the slot is not Ready, so nobody waits on or
             // completes `go`.
             unsafe { bindings::init_completion(slot.go.get()) };
             inner.slots[slot.index] = SlotInner {
                 state: SlotState::Ready,
                 task: me,
-                leader,
             };
-            follower
-        };
-        if let Some(f) = follower {
-            f.send(Order::Exit, false);
         }
         // Ready, so the program that reaps this may count on us.
         post_last(slot);
@@ -875,16 +846,6 @@ fn post_last(slot: &Slot) {
         // which outlives the pool's threads (`Pool::wait_gone`).
         unsafe { &*completions }.post(outcome);
     }
-}
-
-/// Whether current is its process's leader (whose id is the process's).
-fn is_leader() -> bool {
-    let me = kernel::current!();
-    // SAFETY: `me` is current; a null namespace means current's own.
-    let pid = unsafe {
-        bindings::__task_pid_nr_ns(me.as_ptr(), bindings::pid_type_PIDTYPE_PID, ptr::null_mut())
-    };
-    pid == me.tgid_nr_ns(None)
 }
 
 /// The spare was handed the caller's user context: install it on current

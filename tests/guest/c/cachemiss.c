@@ -71,8 +71,8 @@ TEST(blocking_read_goes_async_and_its_completion_arrives)
 	a.cookie = 7;
 	/* The pipe is empty: the read blocks, a spare takes over, "queued". */
 	CHECK_EQ(syslet_run(fd, &a, &o), 0);
-	/* The program carries on, on another kernel task. */
-	CHECK(gettid() != tid_before);
+	/* The program carries on, on another kernel task, with its thread id. */
+	CHECK_EQ(gettid(), tid_before);
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 0, 0), 0);	/* nothing yet */
 	/* The caller itself feeds the read that is still blocked. */
 	CHECK(write(p[1], "hello", 5) == 5);
@@ -554,7 +554,7 @@ TEST(async_now_hands_off_before_the_first_atom)
 	a.cookie = 99;
 	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, &queued), 0);
 	CHECK_EQ(queued, 1);
-	CHECK(gettid() != tid);
+	CHECK_EQ(gettid(), tid);
 	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 	CHECK_EQ(o.cookie, 99);
 	CHECK_EQ(o.result, getpid());
@@ -581,7 +581,7 @@ static int count_proc_pid_fds(void)
 	return n;
 }
 
-TEST(carriers_park_as_spares_and_the_leader_comes_back)
+TEST(carriers_park_as_spares_and_the_leader_keeps_its_id)
 {
 	struct syslet_atom a;
 	struct syslet_outcome o;
@@ -595,8 +595,8 @@ TEST(carriers_park_as_spares_and_the_leader_comes_back)
 		read_atom(&a, p[0], buf, 1, &n);
 		a.cookie = i;
 		CHECK_EQ(syslet_run(fd, &a, &o), 0);
-		/* Odd rounds: the parked leader took the program back. */
-		CHECK_EQ(gettid() == getpid(), i % 2 == 1);
+		/* The program's thread is the leader whatever task runs it. */
+		CHECK_EQ(gettid(), getpid());
 		CHECK(write(p[1], "x", 1) == 1);
 		CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
 		CHECK_EQ(o.cookie, i);
@@ -605,7 +605,7 @@ TEST(carriers_park_as_spares_and_the_leader_comes_back)
 		for (int j = 0; j < 500 && fdinfo_value(fd, "syslet-spares") < 1; j++)
 			usleep(1000);
 		CHECK_EQ(fdinfo_value(fd, "syslet-spares"), 1);
-		/* The leader lives on as a spare or as the program's thread. */
+		/* /proc/<pid> is the program's thread, never a zombie. */
 		CHECK(count_proc_pid_fds() > 2);
 	}
 	/* Ten cachemisses, one thread ever made: each carrier became the spare. */

@@ -20,42 +20,8 @@
 #include <time.h>
 #include <xmmintrin.h>
 
+#include "nap.h"
 #include "tap.h"
-
-/* A chain of one nanosleep atom: it blocks, so a spare may take over. */
-struct nap {
-	struct syslet_atom atom;
-	struct timespec ts;
-	struct syslet_ring_map ring;
-};
-
-static int nap_ctx(struct nap *n, unsigned int spares, long ns)
-{
-	struct syslet_setup s = { .spares = spares, .max_threads = spares + 2 };
-	int fd = syslet_open();
-
-	CHECK(fd >= 0);
-	CHECK_EQ(syslet_setup(fd, &s), 0);
-	CHECK_EQ(syslet_ring_mmap(fd, &s, &n->ring), 0);
-	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < spares; i++)
-		usleep(10 * 1000);
-	n->ts = (struct timespec){ 0, ns };
-	syslet_atom_prep(&n->atom, SYS_nanosleep, syslet_ptr(&n->ts), 0, 0, 0, 0, 0);
-	return fd;
-}
-
-/* Runs the nap; returns 1 if it went asynchronous (and reaps it), else 0. */
-static int nap_run(int fd, struct nap *n)
-{
-	struct syslet_outcome o;
-	int ret = syslet_run(fd, &n->atom, &o);
-
-	CHECK(ret == 0 || ret == 1);
-	if (ret == 0)
-		CHECK_EQ(syslet_wait_reap(fd, &n->ring, &o, 1, 1, 5000000000LL), 1);
-	CHECK_EQ(o.result, 0);
-	return ret == 0;
-}
 
 static int online_cpus(void)
 {
@@ -442,8 +408,8 @@ TEST(a_seccomp_kill_after_a_cachemiss_kills_the_process)
 /*
  * A process-directed signal never lands on a carrier: it blocks every
  * signal from the hand-off on, so the signal reaches the thread that runs
- * the program, and the blocked atom is not interrupted. The leader is the
- * carrier here, and kill() aims at the leader first.
+ * the program, and the blocked atom is not interrupted. The leader's task
+ * is the carrier here (its id went to the spare that runs the program).
  */
 static volatile sig_atomic_t usr1_seen;
 
@@ -475,8 +441,8 @@ TEST(process_signals_reach_the_program_not_the_carrier)
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
 	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
 	syslet_atom_result(&a, &n);
-	CHECK_EQ(syslet_run(fd, &a, &o), 0);	/* queued: the leader carries it */
-	CHECK(gettid() != getpid());
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);	/* queued: the leader's task carries it */
+	CHECK_EQ(gettid(), getpid());	/* the program keeps the leader's id */
 	for (int i = 0; i < 5; i++) {
 		CHECK(kill(getpid(), SIGUSR1) == 0);
 		usleep(20 * 1000);
@@ -554,8 +520,8 @@ TEST(a_pending_signal_ends_a_submission_between_chains)
  * interrupts after its chain went asynchronous must not leave its saved
  * mask behind in the carrier: the next context the carrier takes over
  * would get it on its way to user space. Here the leader's chain is
- * interrupted in the carrier, and thread B, whose mask differs, then lands
- * on that carrier (the leader is claimed first).
+ * interrupted in the carrier (the only other thread then), and thread B,
+ * whose mask differs, then lands on that carrier, the only spare.
  */
 static volatile sig_atomic_t usr1_count, usr2_count;
 
@@ -608,7 +574,7 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 	struct nap n, nb;
 	struct nap_on b;
 	pthread_t t;
-	pid_t leader = gettid();
+	pid_t leader = gettid(), carrier;
 	int fd;
 
 	CHECK(getpid() == leader);
@@ -622,12 +588,14 @@ TEST(a_saved_sigmask_never_moves_to_another_context)
 	CHECK(sigprocmask(SIG_SETMASK, &mask, NULL) == 0);
 	sigemptyset(&temp);
 	syslet_atom_prep(&pp, SYS_ppoll, 0, 0, syslet_ptr(&ts), syslet_ptr(&temp), 8, 0);
-	CHECK_EQ(syslet_run(fd, &pp, &o), 0);	/* the leader carries it */
-	CHECK(gettid() != leader);
+	CHECK_EQ(syslet_run(fd, &pp, &o), 0);	/* the leader's task carries it */
+	CHECK_EQ(gettid(), leader);
+	carrier = nap_other_thread();
+	CHECK(carrier > 0);
 	/* At the carrier, whose ppoll mask lets SIGUSR1 in, if nothing stops it. */
-	CHECK(syscall(SYS_tgkill, getpid(), leader, SIGUSR1) == 0);
+	CHECK(syscall(SYS_tgkill, getpid(), carrier, SIGUSR1) == 0);
 	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
-	/* Thread B, with SIGUSR2 unblocked, lands on the parked leader. */
+	/* Thread B, with SIGUSR2 unblocked, lands on the parked carrier. */
 	nb = n;
 	syslet_atom_prep(&nb.atom, SYS_nanosleep, syslet_ptr(&nb.ts), 0, 0, 0, 0, 0);
 	b = (struct nap_on){ fd, &nb, 0, -1 };

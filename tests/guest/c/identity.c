@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The takeover is invisible: after any number of cachemisses the program's
+ * thread keeps its thread id (the leader its process id), the signals sent
+ * to that id, its PI futexes, robust list and children. Each case would
+ * fail if the id stayed with the task that carries the blocked chain.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+
+#include "nap.h"
+#include "tap.h"
+
+#define NAP_NS (20 * 1000 * 1000)
+
+/* Naps @rounds times, checking the id after each; returns how many went async. */
+static int naps_keep_id(int fd, struct nap *n, int rounds)
+{
+	pid_t tid = gettid();
+	int async = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		async += nap_run(fd, n);
+		CHECK_EQ(gettid(), tid);
+	}
+	return async;
+}
+
+/* Field @field (1-based, as in proc(5)) of /proc/self/task/@tid/stat. */
+static long task_stat_field(pid_t tid, int field)
+{
+	char path[64], buf[1024], *p;
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return -1000;
+	len = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (len <= 0)
+		return -1000;
+	buf[len] = '\0';
+	p = strrchr(buf, ')');	/* field 2 is "(comm)" */
+	if (!p)
+		return -1000;
+	/* p + 2 is field 3, the state: a letter. */
+	if (field == 3)
+		return p[2];
+	p += 2;
+	for (int i = 3; i < field && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtol(p, NULL, 10) : -1000;
+}
+
+/* A thread waits for this before it goes on. */
+static void wait_flag(atomic_int *flag)
+{
+	for (int i = 0; i < 5000 && !atomic_load(flag); i++)
+		usleep(1000);
+	CHECK(atomic_load(flag));
+}
+
+struct worker {
+	int fd;
+	struct nap n;
+	pid_t tid;
+	int async;
+	atomic_int ready, go;
+};
+
+static void *naps_in_a_thread(void *arg)
+{
+	struct worker *w = arg;
+
+	w->tid = gettid();
+	w->async = naps_keep_id(w->fd, &w->n, 4);
+	atomic_store(&w->ready, 1);
+	return NULL;
+}
+
+TEST(a_thread_keeps_its_id_across_cachemisses)
+{
+	struct worker w = { 0 };
+	pthread_t t;
+
+	w.fd = nap_ctx(&w.n, 2, NAP_NS);
+	CHECK(pthread_create(&t, NULL, naps_in_a_thread, &w) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(w.async >= 2);
+}
+
+/*
+ * The leader's id is the process id: it stays the program's, /proc/<pid>
+ * describes the running program (not a task asleep in a chain), and the
+ * parent reaps the process as usual.
+ */
+TEST(the_leader_keeps_the_process_id)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+		pid_t pid = getpid(), ppid = getppid();
+		int fd = nap_ctx(&n, 2, NAP_NS), async = 0;
+
+		for (int i = 0; i < 6; i++) {
+			async += nap_run(fd, &n);
+			if (gettid() != pid || getpid() != pid || getppid() != ppid)
+				_exit(1);
+			/* Reading its own stat: the program runs, it is not asleep. */
+			if (task_stat_field(pid, 3) != 'R')
+				_exit(2);
+		}
+		_exit(async >= 3 ? 7 : 3);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 7);
+}
+
+/* /proc/self/task/<tid> is the program's thread: its name, its state. */
+TEST(proc_task_describes_the_program_thread)
+{
+	char path[64], comm[32] = "";
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS), f, async;
+	pid_t tid = gettid();
+	ssize_t len;
+
+	CHECK(prctl(PR_SET_NAME, "id-test", 0, 0, 0) == 0);
+	async = naps_keep_id(fd, &n, 4);
+	CHECK(async >= 2);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+	f = open(path, O_RDONLY);
+	CHECK(f >= 0);
+	len = read(f, comm, sizeof(comm) - 1);
+	close(f);
+	CHECK(len > 0);
+	CHECK(strcmp(comm, "id-test\n") == 0);
+	CHECK_EQ(task_stat_field(tid, 3), 'R');
+}
+
+static _Atomic pid_t usr1_tid;
+static atomic_int usr1_count, usr2_count;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_store(&usr1_tid, gettid());
+	atomic_fetch_add(&usr1_count, 1);
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr2_count, 1);
+}
+
+static void *naps_then_wait_for_usr1(void *arg)
+{
+	struct worker *w = arg;
+
+	w->tid = gettid();
+	w->async = naps_keep_id(w->fd, &w->n, 4);
+	atomic_store(&w->ready, 1);
+	for (int i = 0; i < 3000 && !atomic_load(&usr1_count); i++)
+		usleep(1000);
+	return NULL;
+}
+
+/*
+ * pthread_kill() from another thread uses the id glibc cached when the
+ * thread started: the signal reaches the thread that runs the program.
+ */
+TEST(pthread_kill_from_another_thread_reaches_the_program)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct worker w = { 0 };
+	pthread_t t;
+
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	w.fd = nap_ctx(&w.n, 2, NAP_NS);
+	CHECK(pthread_create(&t, NULL, naps_then_wait_for_usr1, &w) == 0);
+	wait_flag(&w.ready);
+	CHECK(w.async >= 2);
+	CHECK(pthread_kill(t, SIGUSR1) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK_EQ(atomic_load(&usr1_count), 1);
+	CHECK_EQ(atomic_load(&usr1_tid), w.tid);
+}
+
+/* A signal pending for the thread (blocked) is still pending after the cachemiss. */
+TEST(a_pending_thread_signal_moves_with_the_context)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigset_t mask, pending;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS);
+
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	CHECK(pthread_sigmask(SIG_BLOCK, &mask, NULL) == 0);
+	CHECK(syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1) == 0);
+	CHECK(naps_keep_id(fd, &n, 3) >= 1);
+	CHECK(sigpending(&pending) == 0);
+	CHECK(sigismember(&pending, SIGUSR1));
+	CHECK_EQ(atomic_load(&usr1_count), 0);
+	CHECK(pthread_sigmask(SIG_UNBLOCK, &mask, NULL) == 0);
+	CHECK_EQ(atomic_load(&usr1_count), 1);
+	CHECK_EQ(atomic_load(&usr1_tid), gettid());
+}
+
+/*
+ * A signal sent to the id a carrier has now (found in /proc/self/task) is
+ * for that task, not for the program: it must never be delivered to a
+ * context the carrier takes over later.
+ */
+TEST(signals_for_a_carrier_never_reach_the_program)
+{
+	struct sigaction sa = { .sa_handler = on_usr2 };
+	struct syslet_setup s = { .spares = 1, .max_threads = 3 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct nap n;
+	char buf[8];
+	pid_t carrier;
+	int fd = syslet_open(), p[2], async = 0;
+
+	CHECK(fd >= 0 && pipe(p) == 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 1; i++)
+		usleep(10 * 1000);
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), 1, 0, 0, 0);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	carrier = nap_other_thread();	/* the program and the carrier, no spare */
+	CHECK(carrier > 0);
+	CHECK(syscall(SYS_tgkill, getpid(), carrier, SIGUSR2) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	/* The carrier parks and takes the program over at the next cachemisses. */
+	n.ring = ring;
+	n.ts = (struct timespec){ 0, NAP_NS };
+	syslet_atom_prep(&n.atom, SYS_nanosleep, syslet_ptr(&n.ts), 0, 0, 0, 0, 0);
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 1; i++)
+		usleep(1000);
+	async = naps_keep_id(fd, &n, 4);
+	CHECK(async >= 2);
+	usleep(50 * 1000);
+	CHECK_EQ(atomic_load(&usr2_count), 0);
+}
+
+static void *naps_then_pause(void *arg)
+{
+	struct worker *w = arg;
+
+	w->tid = gettid();
+	w->async = naps_keep_id(w->fd, &w->n, 3);
+	atomic_store(&w->ready, 1);
+	for (;;)
+		pause();	/* a cancellation point */
+	return NULL;
+}
+
+/*
+ * pthread_cancel() signals the id glibc cached: after cachemisses on both
+ * sides it cancels exactly its target, which joins as cancelled.
+ */
+TEST(pthread_cancel_cancels_exactly_its_target)
+{
+	struct timespec deadline;
+	struct nap n;
+	int fd = nap_ctx(&n, 3, NAP_NS);
+
+	for (int round = 0; round < 3; round++) {
+		struct worker w = { .fd = fd, .n = n };
+		void *ret = NULL;
+		pthread_t t;
+
+		CHECK(pthread_create(&t, NULL, naps_then_pause, &w) == 0);
+		wait_flag(&w.ready);
+		naps_keep_id(fd, &n, 2);
+		CHECK(pthread_cancel(t) == 0);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 5;
+		CHECK(pthread_timedjoin_np(t, &ret, &deadline) == 0);
+		CHECK(ret == PTHREAD_CANCELED);
+		CHECK(w.async >= 1);
+	}
+}
+
+static void *naps_then_wait_go(void *arg)
+{
+	struct worker *w = arg;
+
+	w->tid = gettid();
+	w->async = naps_keep_id(w->fd, &w->n, 3);
+	atomic_store(&w->ready, 1);
+	wait_flag(&w->go);
+	/* After setuid() in the other thread: glibc changed this one too. */
+	w->async += naps_keep_id(w->fd, &w->n, 2);
+	return NULL;
+}
+
+static long status_uid(pid_t tid)
+{
+	char path[64], buf[2048], *u;
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return -1;
+	len = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	u = strstr(buf, "\nUid:\t");
+	return u ? strtol(u + 6, NULL, 10) : -1;
+}
+
+/*
+ * setuid() in a threaded program signals every thread glibc knows, by the
+ * id it cached, and waits for each: it returns after cachemisses, and each
+ * of the program's threads is then nobody, in the kernel's eyes too.
+ */
+TEST(setuid_in_a_threaded_program_returns)
+{
+	struct worker w = { 0 };
+	pthread_t t;
+
+	CHECK(getuid() == 0);
+	w.fd = nap_ctx(&w.n, 3, NAP_NS);
+	CHECK(pthread_create(&t, NULL, naps_then_wait_go, &w) == 0);
+	wait_flag(&w.ready);
+	CHECK(naps_keep_id(w.fd, &w.n, 3) >= 1);
+	CHECK(setgroups(0, NULL) == 0);
+	CHECK(setgid(TAP_NOBODY) == 0);
+	CHECK(setuid(TAP_NOBODY) == 0);
+	CHECK_EQ(status_uid(gettid()), TAP_NOBODY);
+	CHECK_EQ(status_uid(w.tid), TAP_NOBODY);
+	atomic_store(&w.go, 1);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(w.async >= 2);
+	CHECK_EQ(getuid(), TAP_NOBODY);
+}
+
+static void pi_mutex_init(pthread_mutex_t *m, int robust)
+{
+	pthread_mutexattr_t at;
+
+	CHECK(pthread_mutexattr_init(&at) == 0);
+	CHECK(pthread_mutexattr_setprotocol(&at, PTHREAD_PRIO_INHERIT) == 0);
+	if (robust)
+		CHECK(pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST) == 0);
+	CHECK(pthread_mutex_init(m, &at) == 0);
+}
+
+struct pi_waiter {
+	pthread_mutex_t *m;
+	atomic_int got;
+};
+
+static void *lock_pi(void *arg)
+{
+	struct pi_waiter *pw = arg;
+
+	if (pthread_mutex_lock(pw->m) != 0)
+		return (void *)1;
+	atomic_store(&pw->got, 1);
+	pthread_mutex_unlock(pw->m);
+	return NULL;
+}
+
+/* The futex word of a glibc mutex: owner id, and the waiters bit. */
+static unsigned int mutex_word(pthread_mutex_t *m)
+{
+	return atomic_load((_Atomic unsigned int *)&m->__data.__lock);
+}
+
+static void wait_for_pi_waiter(pthread_mutex_t *m)
+{
+	for (int i = 0; i < 2000 && !(mutex_word(m) & 0x80000000u); i++)
+		usleep(1000);
+	CHECK(mutex_word(m) & 0x80000000u);	/* FUTEX_WAITERS */
+	usleep(20 * 1000);	/* and asleep in FUTEX_LOCK_PI */
+}
+
+/*
+ * A contended PI mutex (a waiter already attached in the kernel) locked
+ * before a cachemiss unlocks after it, and the waiter gets it. The
+ * pi_state belongs to the task, so such a caller's chain blocks
+ * synchronously; either way the program must see no difference.
+ */
+TEST(a_contended_pi_mutex_locked_before_a_cachemiss_unlocks_after_it)
+{
+	struct timespec deadline;
+	pthread_mutex_t m;
+	struct pi_waiter pw = { .m = &m };
+	struct nap n;
+	pthread_t t;
+	void *ret = (void *)2;
+	int fd = nap_ctx(&n, 2, NAP_NS), async;
+
+	pi_mutex_init(&m, 0);
+	CHECK(pthread_mutex_lock(&m) == 0);
+	CHECK(pthread_create(&t, NULL, lock_pi, &pw) == 0);
+	wait_for_pi_waiter(&m);
+	async = naps_keep_id(fd, &n, 2);
+	CHECK_EQ(mutex_word(&m) & 0x3fffffffu, gettid());
+	CHECK(pthread_mutex_unlock(&m) == 0);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	CHECK(pthread_timedjoin_np(t, &ret, &deadline) == 0);
+	CHECK(ret == NULL);
+	CHECK(atomic_load(&pw.got));
+	/* Later naps, with no waiter, go asynchronous again. */
+	async += naps_keep_id(fd, &n, 3);
+	CHECK(async >= 1);
+	printf("# %d of 5 naps went asynchronous\n", async);
+}
+
+/*
+ * A PI mutex locked, uncontended, before a cachemiss: a SCHED_FIFO waiter
+ * that comes after it finds the owner by id, and boosts the thread that
+ * runs the program (proc(5) priority -11 for FIFO 10); unlock hands over.
+ */
+TEST(priority_inheritance_boosts_the_thread_running_the_program)
+{
+	struct sched_param sp = { .sched_priority = 10 };
+	struct timespec deadline;
+	pthread_attr_t at;
+	pthread_mutex_t m;
+	struct pi_waiter pw = { .m = &m };
+	struct nap n;
+	pthread_t t;
+	void *ret = (void *)2;
+	long prio = 0;
+	int fd = nap_ctx(&n, 2, NAP_NS);
+
+	pi_mutex_init(&m, 0);
+	CHECK(pthread_mutex_lock(&m) == 0);
+	CHECK(naps_keep_id(fd, &n, 3) >= 1);
+	CHECK_EQ(task_stat_field(gettid(), 18), 20);	/* SCHED_OTHER, nice 0 */
+	CHECK(pthread_attr_init(&at) == 0);
+	CHECK(pthread_attr_setinheritsched(&at, PTHREAD_EXPLICIT_SCHED) == 0);
+	CHECK(pthread_attr_setschedpolicy(&at, SCHED_FIFO) == 0);
+	CHECK(pthread_attr_setschedparam(&at, &sp) == 0);
+	CHECK(pthread_create(&t, &at, lock_pi, &pw) == 0);
+	wait_for_pi_waiter(&m);
+	for (int i = 0; i < 1000 && (prio = task_stat_field(gettid(), 18)) != -11; i++)
+		usleep(1000);
+	CHECK_EQ(prio, -11);
+	CHECK(pthread_mutex_unlock(&m) == 0);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	CHECK(pthread_timedjoin_np(t, &ret, &deadline) == 0);
+	CHECK(ret == NULL);
+	CHECK_EQ(task_stat_field(gettid(), 18), 20);
+}
+
+struct robust {
+	int fd;
+	struct nap n;
+	pthread_mutex_t *m;
+	int async;
+};
+
+static void *lock_nap_and_die(void *arg)
+{
+	struct robust *r = arg;
+
+	if (pthread_mutex_lock(r->m) != 0)
+		return (void *)1;
+	r->async = naps_keep_id(r->fd, &r->n, 3);
+	return NULL;	/* exits holding the mutex */
+}
+
+/*
+ * A thread that exits holding a robust mutex after cachemisses: the
+ * kernel's clean-up at its exit finds it the owner (by id), and the next
+ * locker learns EOWNERDEAD.
+ */
+TEST(a_robust_mutex_owner_death_is_seen_after_cachemisses)
+{
+	struct timespec deadline;
+	pthread_mutex_t m;
+	struct robust r;
+	pthread_t t;
+	void *ret = (void *)2;
+
+	pi_mutex_init(&m, 1);
+	r = (struct robust){ .m = &m };
+	r.fd = nap_ctx(&r.n, 2, NAP_NS);
+	CHECK(pthread_create(&t, NULL, lock_nap_and_die, &r) == 0);
+	CHECK(pthread_join(t, &ret) == 0);
+	CHECK(ret == NULL);
+	CHECK(r.async >= 1);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 3;
+	CHECK_EQ(pthread_mutex_timedlock(&m, &deadline), EOWNERDEAD);
+	CHECK(pthread_mutex_consistent(&m) == 0);
+	CHECK(pthread_mutex_unlock(&m) == 0);
+}
+
+struct parent {
+	pid_t child;
+	int status;
+	int async;
+};
+
+static void *fork_nap_close(void *arg)
+{
+	struct parent *pa = arg;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS), ready[2];
+	char c;
+
+	if (pipe(ready) != 0)
+		return (void *)1;
+	pa->child = fork();
+	if (pa->child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (pa->child < 0 || read(ready[0], &c, 1) != 1)
+		return (void *)2;
+	pa->async = naps_keep_id(fd, &n, 3);
+	/* Every carrier and spare of the context exits. */
+	close(fd);
+	usleep(200 * 1000);
+	/* Still this thread's child (__WNOTHREAD), and alive. */
+	pa->status = waitpid(pa->child, NULL, WNOHANG | __WNOTHREAD);
+	return NULL;
+}
+
+/*
+ * A child's parent is the thread that forked it, and its PR_SET_PDEATHSIG
+ * fires when that thread exits: the tasks that carried the thread's chains
+ * exiting must not kill it.
+ */
+TEST(children_outlive_the_carriers_of_their_parent_thread)
+{
+	struct parent pa = { 0 };
+	pthread_t t;
+	void *ret = (void *)3;
+
+	CHECK(pthread_create(&t, NULL, fork_nap_close, &pa) == 0);
+	CHECK(pthread_join(t, &ret) == 0);
+	CHECK(ret == NULL);
+	CHECK(pa.async >= 1);
+	CHECK_EQ(pa.status, 0);
+	CHECK(kill(pa.child, SIGKILL) == 0);
+	CHECK(waitpid(pa.child, NULL, 0) == pa.child);
+}
+
+static void *exec_shell(void *arg)
+{
+	(void)arg;
+	execl("/bin/busybox", "sh", "-c", "exit 3", (char *)NULL);
+	return (void *)1;
+}
+
+/*
+ * exec from a thread takes the leader's id (de_thread()): after the
+ * leader's context moved between tasks, it still works, and the parent
+ * sees the new program's exit.
+ */
+TEST(exec_from_a_thread_after_the_leader_went_async)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+		pthread_t t;
+		int fd = nap_ctx(&n, 2, NAP_NS), async = 0;
+
+		for (int i = 0; i < 4; i++)
+			async += nap_run(fd, &n);
+		if (async < 2 || gettid() != getpid())
+			_exit(1);
+		if (pthread_create(&t, NULL, exec_shell, NULL) != 0)
+			_exit(2);
+		pthread_join(t, NULL);
+		_exit(4);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 3);
+}
