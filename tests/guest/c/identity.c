@@ -63,6 +63,26 @@ static long task_stat_field(pid_t tid, int field)
 	return p ? strtol(p, NULL, 10) : -1000;
 }
 
+/* Runs @fn in a new thread (not the leader) and waits for it. */
+struct body {
+	void (*fn)(void);
+};
+
+static void *run_body(void *arg)
+{
+	((struct body *)arg)->fn();
+	return NULL;
+}
+
+static void in_a_thread(void (*fn)(void))
+{
+	struct body b = { fn };
+	pthread_t t;
+
+	CHECK(pthread_create(&t, NULL, run_body, &b) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+}
+
 /* A thread waits for this before it goes on. */
 static void wait_flag(atomic_int *flag)
 {
@@ -132,7 +152,7 @@ TEST(the_leader_keeps_the_process_id)
 }
 
 /* /proc/self/task/<tid> is the program's thread: its name, its state. */
-TEST(proc_task_describes_the_program_thread)
+static void proc_task_body(void)
 {
 	char path[64], comm[32] = "";
 	struct nap n;
@@ -151,6 +171,11 @@ TEST(proc_task_describes_the_program_thread)
 	CHECK(len > 0);
 	CHECK(strcmp(comm, "id-test\n") == 0);
 	CHECK_EQ(task_stat_field(tid, 3), 'R');
+}
+
+TEST(proc_task_describes_the_program_thread)
+{
+	in_a_thread(proc_task_body);
 }
 
 static _Atomic pid_t usr1_tid;
@@ -410,7 +435,7 @@ static void wait_for_pi_waiter(pthread_mutex_t *m)
  * pi_state belongs to the task, so such a caller's chain blocks
  * synchronously; either way the program must see no difference.
  */
-TEST(a_contended_pi_mutex_locked_before_a_cachemiss_unlocks_after_it)
+static void contended_pi_body(void)
 {
 	struct timespec deadline;
 	pthread_mutex_t m;
@@ -436,6 +461,11 @@ TEST(a_contended_pi_mutex_locked_before_a_cachemiss_unlocks_after_it)
 	async += naps_keep_id(fd, &n, 3);
 	CHECK(async >= 1);
 	printf("# %d of 5 naps went asynchronous\n", async);
+}
+
+TEST(a_contended_pi_mutex_locked_before_a_cachemiss_unlocks_after_it)
+{
+	in_a_thread(contended_pi_body);
 }
 
 /*
