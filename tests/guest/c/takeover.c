@@ -654,6 +654,129 @@ TEST(scheduling_follows_the_context)
 	CHECK(async >= 5);
 }
 
+/* sched_setattr(2), which glibc does not wrap. */
+struct sched_attr_v1 {
+	__u32 size, sched_policy;
+	__u64 sched_flags;
+	__s32 sched_nice;
+	__u32 sched_priority;
+	__u64 sched_runtime, sched_deadline, sched_period;
+	__u32 sched_util_min, sched_util_max;
+};
+
+/*
+ * A fair thread's own time slice and the task flags it set with prctl()
+ * (PR_SET_IO_FLUSHER, PR_MCE_KILL early) follow it too.
+ */
+TEST(time_slice_and_prctl_task_flags_follow_the_context)
+{
+	struct sched_attr_v1 a = { .size = sizeof(a), .sched_policy = SCHED_OTHER,
+				   .sched_runtime = 3 * 1000 * 1000 };
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000), async = 0;
+
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	CHECK(syscall(SYS_sched_setattr, 0, &a, 0) == 0);
+	CHECK(prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		memset(&a, 0, sizeof(a));
+		CHECK(syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) == 0);
+		CHECK_EQ(a.sched_runtime, 3 * 1000 * 1000);
+		CHECK_EQ(prctl(PR_GET_IO_FLUSHER, 0, 0, 0, 0), 1);
+		CHECK_EQ(prctl(PR_MCE_KILL_GET, 0, 0, 0, 0), PR_MCE_KILL_EARLY);
+	}
+	CHECK(async >= 2);
+}
+
+/*
+ * The carrier keeps running the caller's chain with the caller's
+ * scheduling: an RT caller's blocked I/O is not demoted.
+ */
+TEST(the_carrier_keeps_the_callers_rt_priority)
+{
+	struct sched_param sp = { .sched_priority = 10 };
+	struct syslet_setup s = { .spares = 1, .max_threads = 3 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	char path[64], stat[1024], *p;
+	pid_t carrier;
+	int fd = syslet_open(), pp[2], f, field;
+	ssize_t len;
+
+	CHECK(fd >= 0 && pipe(pp) == 0);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 1; i++)
+		usleep(10 * 1000);
+	CHECK(sched_setscheduler(0, SCHED_FIFO, &sp) == 0);
+	syslet_atom_prep(&a, SYS_read, pp[0], syslet_ptr(path), 1, 0, 0, 0);
+	CHECK_EQ(syslet_run(fd, &a, &o), 0);
+	CHECK_EQ(sched_getscheduler(0), SCHED_FIFO);
+	carrier = nap_other_thread();
+	CHECK(carrier > 0);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", carrier);
+	f = open(path, O_RDONLY);
+	CHECK(f >= 0);
+	len = read(f, stat, sizeof(stat) - 1);
+	close(f);
+	CHECK(len > 0);
+	stat[len] = '\0';
+	/* Fields 40 and 41 (proc(5)): rt_priority, policy. */
+	p = strrchr(stat, ')');
+	CHECK(p);
+	for (field = 2; field < 40 && p; field++)
+		p = strchr(p + 1, ' ');
+	CHECK(p);
+	CHECK_EQ(strtol(p + 1, &p, 10), 10);
+	CHECK_EQ(strtol(p + 1, NULL, 10), SCHED_FIFO);
+	CHECK(write(pp[1], "x", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL), 1);
+	sp.sched_priority = 0;
+	CHECK(sched_setscheduler(0, SCHED_OTHER, &sp) == 0);
+}
+
+/*
+ * RDTSC faulting (PR_SET_TSC) is per thread: a spare made before the
+ * thread asked for it is sent away rather than let the program read the
+ * TSC again.
+ */
+TEST(tsc_faulting_stays_on_after_a_cachemiss)
+{
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000), async = 0, mode = 0;
+
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-spares"), 2);
+	CHECK(prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) == 0);
+	for (int i = 0; i < 3; i++) {
+		async += nap_run(fd, &n);
+		CHECK(prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0);
+		CHECK_EQ(mode, PR_TSC_SIGSEGV);
+	}
+	CHECK(syslet_fdinfo_value(fd, "syslet-spares-retired") >= 2);
+	CHECK(async >= 1);
+}
+
+/*
+ * io_uring state is per task (registered ring fds, SINGLE_ISSUER rings):
+ * a thread that has used io_uring keeps its chains synchronous.
+ */
+TEST(a_thread_with_io_uring_state_stays_synchronous)
+{
+	struct { __u32 w[30]; } params = { { 0 } };	/* struct io_uring_params */
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000), ring;
+
+	CHECK(nap_run(fd, &n) == 1);	/* before: a cachemiss */
+	ring = syscall(SYS_io_uring_setup, 4, &params);
+	CHECK(ring >= 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(nap_run(fd, &n), 0);
+	close(ring);
+}
+
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
 TEST(compat_callers_are_refused)
 {
