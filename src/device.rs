@@ -168,7 +168,8 @@ fn query(user: UserSlice) -> Result<isize> {
             uapi::SYSLET_FEAT_CHAINS
                 | uapi::SYSLET_FEAT_SECCOMP
                 | uapi::SYSLET_FEAT_CACHEMISS
-                | uapi::SYSLET_FEAT_SAME_IDENTITY,
+                | uapi::SYSLET_FEAT_SAME_IDENTITY
+                | uapi::SYSLET_FEAT_SAME_THREAD,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,

@@ -64,6 +64,12 @@ struct syslet_query {
  * ends a submission between chains.
  */
 #define SYSLET_FEAT_SAME_IDENTITY	(1ULL << 3)
+/*
+ * A cachemiss keeps the program's thread: its thread id (the leader's is
+ * the process id), thread-directed pending signals, children and PI futex
+ * ownership stay the program's (see SYSLET_IOC_SUBMIT).
+ */
+#define SYSLET_FEAT_SAME_THREAD		(1ULL << 4)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -174,15 +180,20 @@ struct syslet_setup {
  * no_new_privs, namespaces, fs and file tables...), room under max_threads
  * and max_pending, the caller is not traced, and the submission allows it,
  * a spare thread takes over the caller's user context and the ioctl returns
- * 0 at once, with @done and @queued set: the program carries on (on another
- * kernel task: gettid() changes; registers, stack, TLS, FPU control state,
- * signal mask, alternate signal stack, robust futex list, rseq area and
- * scheduling policy, priority, nice and affinity follow), while the blocked task finishes chain @done and the chains after
- * it in the kernel and then parks as a spare itself (the spares a context
- * keeps can thus grow up to max_threads). A parked process leader is the
- * first spare to take a context over, so the program runs on its leader
- * again whenever it can. Otherwise the ioctl returns 0 once every chain has
- * run, with @done = @nr_chains and @queued = 0 -- or earlier, between two
+ * 0 at once, with @done and @queued set: the program carries on, on another
+ * kernel task but as the same thread: its thread id (the leader's is the
+ * process id), thread-directed pending signals, children, registers,
+ * stack, TLS, FPU state, signal mask, alternate signal stack, robust futex
+ * list, rseq area and scheduling (policy, priority, nice, affinity, I/O
+ * priority) follow it; thread CPU-time clocks and perf events opened on
+ * the thread stay with the task (README, "What moves with a context").
+ * Meanwhile the blocked task finishes chain @done and the chains after it
+ * in the kernel, under the id the spare had, and then parks as a spare
+ * itself (the spares a context keeps can thus grow up to max_threads).
+ * No hand-off happens (the atom blocks synchronously) while the caller is
+ * traced or traces a task, owns a PI futex with waiters, has used
+ * io_uring, or is SCHED_DEADLINE. Otherwise the ioctl returns 0 once every
+ * chain has run, with @done = @nr_chains and @queued = 0 -- or earlier, between two
  * chains, if a signal is pending for the caller: then @done < @nr_chains,
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL
  * also ends the submission (see SYSLET_OUTCOME_KILLED).

@@ -112,9 +112,12 @@ static void *naps_in_a_thread(void *arg)
 TEST(a_thread_keeps_its_id_across_cachemisses)
 {
 	struct worker w = { 0 };
+	struct syslet_query q;
 	pthread_t t;
 
 	w.fd = nap_ctx(&w.n, 2, NAP_NS);
+	CHECK_EQ(syslet_query(w.fd, &q), 0);
+	CHECK(q.features & SYSLET_FEAT_SAME_THREAD);
 	CHECK(pthread_create(&t, NULL, naps_in_a_thread, &w) == 0);
 	CHECK(pthread_join(t, NULL) == 0);
 	CHECK(w.async >= 2);

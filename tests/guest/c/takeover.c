@@ -739,6 +739,32 @@ TEST(the_carrier_keeps_the_callers_rt_priority)
 }
 
 /*
+ * A SCHED_DEADLINE thread's bandwidth was admitted for its task and cannot
+ * follow its context: its atoms block synchronously, and it stays a
+ * deadline thread.
+ */
+TEST(a_sched_deadline_thread_stays_synchronous)
+{
+	struct sched_attr_v1 a = { .size = sizeof(a), .sched_policy = 6 /* SCHED_DEADLINE */,
+				   .sched_runtime = 30 * 1000 * 1000,
+				   .sched_deadline = 100 * 1000 * 1000,
+				   .sched_period = 100 * 1000 * 1000 };
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 5 * 1000 * 1000);
+
+	CHECK_EQ(nap_run(fd, &n), 1);	/* before: a cachemiss */
+	CHECK(syscall(SYS_sched_setattr, 0, &a, 0) == 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(nap_run(fd, &n), 0);
+		CHECK_EQ(sched_getscheduler(0), 6);
+	}
+	a.sched_policy = SCHED_OTHER;
+	a.sched_runtime = a.sched_deadline = a.sched_period = 0;
+	CHECK(syscall(SYS_sched_setattr, 0, &a, 0) == 0);
+	CHECK_EQ(nap_run(fd, &n), 1);	/* and after */
+}
+
+/*
  * RDTSC faulting (PR_SET_TSC) is per thread: a spare made before the
  * thread asked for it is sent away rather than let the program read the
  * TSC again.

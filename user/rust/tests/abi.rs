@@ -51,7 +51,8 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_OUTCOME_KILLED,
         SYSLET_FEAT_CHAINS,
         SYSLET_FEAT_SECCOMP,
-        SYSLET_FEAT_SAME_IDENTITY
+        SYSLET_FEAT_SAME_IDENTITY,
+        SYSLET_FEAT_SAME_THREAD
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
