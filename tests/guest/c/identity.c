@@ -36,18 +36,10 @@ static int naps_keep_id(int fd, struct nap *n, int rounds)
 static long task_stat_field(pid_t tid, int field)
 {
 	char path[64], buf[1024], *p;
-	ssize_t len;
-	int f;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	f = open(path, O_RDONLY);
-	if (f < 0)
+	if (tap_read_text(path, buf, sizeof(buf)) <= 0)
 		return -1000;
-	len = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (len <= 0)
-		return -1000;
-	buf[len] = '\0';
 	p = strrchr(buf, ')');	/* field 2 is "(comm)" */
 	if (!p)
 		return -1000;
@@ -159,19 +151,14 @@ static void proc_task_body(void)
 {
 	char path[64], comm[32] = "";
 	struct nap n;
-	int fd = nap_ctx(&n, 2, NAP_NS), f, async;
+	int fd = nap_ctx(&n, 2, NAP_NS), async;
 	pid_t tid = gettid();
-	ssize_t len;
 
 	CHECK(prctl(PR_SET_NAME, "id-test", 0, 0, 0) == 0);
 	async = naps_keep_id(fd, &n, 4);
 	CHECK(async >= 2);
 	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
-	f = open(path, O_RDONLY);
-	CHECK(f >= 0);
-	len = read(f, comm, sizeof(comm) - 1);
-	close(f);
-	CHECK(len > 0);
+	CHECK(tap_read_text(path, comm, sizeof(comm)) > 0);
 	CHECK(strcmp(comm, "id-test\n") == 0);
 	CHECK_EQ(task_stat_field(tid, 3), 'R');
 }
@@ -349,18 +336,10 @@ static void *naps_then_wait_go(void *arg)
 static long status_uid(pid_t tid)
 {
 	char path[64], buf[2048], *u;
-	ssize_t len;
-	int f;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	f = open(path, O_RDONLY);
-	if (f < 0)
+	if (tap_read_text(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	len = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (len <= 0)
-		return -1;
-	buf[len] = '\0';
 	u = strstr(buf, "\nUid:\t");
 	return u ? strtol(u + 6, NULL, 10) : -1;
 }

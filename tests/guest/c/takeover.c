@@ -703,8 +703,7 @@ TEST(the_carrier_keeps_the_callers_rt_priority)
 	struct syslet_outcome o;
 	char path[64], stat[1024], *p;
 	pid_t carrier;
-	int fd = syslet_open(), pp[2], f, field;
-	ssize_t len;
+	int fd = syslet_open(), pp[2], field;
 
 	CHECK(fd >= 0 && pipe(pp) == 0);
 	CHECK_EQ(syslet_setup(fd, &s), 0);
@@ -718,12 +717,7 @@ TEST(the_carrier_keeps_the_callers_rt_priority)
 	carrier = nap_other_thread();
 	CHECK(carrier > 0);
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", carrier);
-	f = open(path, O_RDONLY);
-	CHECK(f >= 0);
-	len = read(f, stat, sizeof(stat) - 1);
-	close(f);
-	CHECK(len > 0);
-	stat[len] = '\0';
+	CHECK(tap_read_text(path, stat, sizeof(stat)) > 0);
 	/* Fields 40 and 41 (proc(5)): rt_priority, policy. */
 	p = strrchr(stat, ')');
 	CHECK(p);

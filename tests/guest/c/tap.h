@@ -64,6 +64,22 @@ static inline int tap_write_file(const char *path, const char *text)
 	return n == len ? 0 : -1;
 }
 
+/* Reads the file @path into @buf as a string; its length, or -1. */
+static inline ssize_t tap_read_text(const char *path, char *buf, size_t size)
+{
+	int f = open(path, O_RDONLY);
+	ssize_t len;
+
+	if (f < 0)
+		return -1;
+	len = read(f, buf, size - 1);
+	close(f);
+	if (len < 0)
+		return -1;
+	buf[len] = '\0';
+	return len;
+}
+
 /* A thread body that writes "later" (5 bytes) to @fd after @delay_ms. */
 struct tap_feeder {
 	int fd;
