@@ -623,3 +623,85 @@ TEST(exec_from_a_thread_after_the_leader_went_async)
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 3);
 }
+
+static atomic_int storm_stop, storm_made, storm_spawned;
+
+/* Waits for the end of the storm; the last thread made then execs. */
+static void *wait_then_maybe_exec(void *arg)
+{
+	long index = (long)arg;
+
+	while (!atomic_load(&storm_stop))
+		usleep(1000);
+	if (index == atomic_load(&storm_made) - 1)
+		execl("/bin/busybox", "true", (char *)NULL);
+	return NULL;
+}
+
+/* Makes up to 64 threads, one every millisecond or so, during the storm. */
+static void *spawn_threads(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	for (long i = 0; i < 64 && !atomic_load(&storm_stop); i++) {
+		if (pthread_create(&t, NULL, wait_then_maybe_exec, (void *)i) != 0)
+			break;
+		pthread_detach(t);
+		atomic_fetch_add(&storm_made, 1);
+		usleep(1000);
+	}
+	atomic_store(&storm_spawned, 1);
+	return NULL;
+}
+
+/*
+ * The leadership moves at every hand-off of the leader's context: threads
+ * created meanwhile must join the process under its leader of the moment
+ * (copy_process() looks at it again under tasklist_lock), and an exec
+ * from one of them then takes the leader's id as usual.
+ */
+TEST(threads_made_while_the_leadership_moves_can_exec)
+{
+	for (int round = 0; round < 3; round++) {
+		int status;
+		pid_t child = fork();
+
+		CHECK(child >= 0);
+		if (child == 0) {
+			struct syslet_atom a, *first = &a;
+			struct syslet_outcome o;
+			struct nap n;
+			unsigned int queued;
+			pthread_t spawner;
+			int fd = nap_ctx(&n, 2, NAP_NS), async = 0;
+
+			if (pthread_create(&spawner, NULL, spawn_threads, NULL) != 0)
+				_exit(2);
+			syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+			/* Hand-offs all the while the threads are made. */
+			for (int i = 0; i < 20000 && (i < 300 || !atomic_load(&storm_spawned)); i++) {
+				queued = 0;
+				if (syslet_submit_flags(fd, &first, 1, &o,
+							SYSLET_SUBMIT_ASYNC_NOW, &queued) != 0)
+					_exit(3);
+				async += queued;
+				if (queued &&
+				    syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL) != 1)
+					_exit(4);
+				if (gettid() != getpid())
+					_exit(5);
+			}
+			pthread_join(spawner, NULL);
+			if (async < 100 || atomic_load(&storm_made) < 1)
+				_exit(6);
+			/* The last thread made execs; the others end with the exec. */
+			atomic_store(&storm_stop, 1);
+			for (;;)
+				pause();
+		}
+		CHECK(waitpid(child, &status, 0) == child);
+		CHECK(WIFEXITED(status));
+		CHECK_EQ(WEXITSTATUS(status), 0);
+	}
+}
