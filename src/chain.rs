@@ -77,6 +77,38 @@ impl Outcome {
         self.result = err.to_errno().into();
         self.flags |= uapi::SYSLET_OUTCOME_ABORTED;
     }
+
+    fn cancel(&mut self) {
+        self.result = ECANCELED.to_errno().into();
+        self.flags |= uapi::SYSLET_OUTCOME_CANCELLED;
+    }
+
+    /// The outcome of a chain `SYSLET_IOC_CANCEL` stopped before it started:
+    /// no atom ran.
+    pub(crate) fn cancelled_before_start(first: u64, cookie: u64) -> Self {
+        let mut out = Self {
+            cookie,
+            last_atom: first,
+            ..Self::default()
+        };
+        out.cancel();
+        out
+    }
+
+    /// Whether `SYSLET_IOC_CANCEL` stopped the chain.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.flags & uapi::SYSLET_OUTCOME_CANCELLED != 0
+    }
+}
+
+/// Where a chain learns that it must stop (`SYSLET_IOC_CANCEL`).
+pub(crate) trait Stop {
+    /// The chain is about to run the atom with `cookie`: whether it must
+    /// stop instead.
+    fn before_atom(&self, cookie: u64) -> bool;
+    /// An atom returned EINTR: whether it was interrupted to stop the
+    /// chain.
+    fn interrupted(&self) -> bool;
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -94,7 +126,7 @@ fn read_atom(addr: u64) -> Result<uapi::syslet_atom> {
         .read()
 }
 
-fn read_u64(addr: u64) -> Result<u64> {
+pub(crate) fn read_u64(addr: u64) -> Result<u64> {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
     UserSlice::new(UserPtr::from_addr(addr), size_of::<u64>())
         .reader()
@@ -148,8 +180,9 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
     })
 }
 
-/// Runs the chain that starts at user address `first`.
-pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
+/// Runs the chain that starts at user address `first`; `stop` says when
+/// it was cancelled.
+pub(crate) fn run(ctx: &Context, first: u64, stop: &dyn Stop) -> Outcome {
     let mut out = Outcome::default();
     let budget = ctx.atom_budget();
     let mut addr = first;
@@ -177,7 +210,23 @@ pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
             out.abort(EINVAL);
             break;
         }
+        if stop.before_atom(atom.cookie) {
+            out.cancel();
+            break;
+        }
         match run_atom(ctx, &atom) {
+            // A carrier blocks every signal: an interrupted sleep is a
+            // cancellation (or a fatal signal, which ends the chain at the
+            // next boundary anyway).
+            Ok(result) if result == i64::from(EINTR.to_errno()) && stop.interrupted() => {
+                out.cancel();
+                out.atoms_run += 1;
+                if atom.result != 0 {
+                    // The chain ends here whether or not this works.
+                    let _ = write_i64(atom.result, out.result);
+                }
+                break;
+            }
             Ok(result) => out.result = result,
             Err(AtomError::Chain(e)) => {
                 out.abort(e);
@@ -216,6 +265,9 @@ pub(crate) fn run(ctx: &Context, first: u64) -> Outcome {
     Stats::add(&ctx.stats.atoms, out.atoms_run);
     if out.flags & uapi::SYSLET_OUTCOME_ABORTED != 0 {
         Stats::bump(&ctx.stats.aborted);
+    }
+    if out.cancelled() {
+        Stats::bump(&ctx.stats.cancelled);
     }
     Stats::bump(&ctx.stats.chains);
     out

@@ -38,14 +38,19 @@ use kernel::{
 };
 
 use crate::{
+    cancel::Cancel,
     access,
-    chain,
+    chain::{
+        self,
+        Outcome, //
+    },
     context::{
         Context,
         Owner,
         MAX_ATOM_BUDGET,
         MAX_BATCH, //
     },
+    stats::Stats,
     teardown,
     threads::{
         Takeover,
@@ -116,6 +121,10 @@ impl MiscDevice for SysletFile {
                 this.ctx.check_owner()?;
                 wait(&this.ctx, user)
             }
+            uapi::SYSLET_IOC_CANCEL => {
+                this.ctx.check_owner()?;
+                cancel(&this.ctx, user)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -169,7 +178,8 @@ fn query(user: UserSlice) -> Result<isize> {
                 | uapi::SYSLET_FEAT_SECCOMP
                 | uapi::SYSLET_FEAT_CACHEMISS
                 | uapi::SYSLET_FEAT_SAME_IDENTITY
-                | uapi::SYSLET_FEAT_SAME_THREAD,
+                | uapi::SYSLET_FEAT_SAME_THREAD
+                | uapi::SYSLET_FEAT_CANCEL,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -238,6 +248,17 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if to_ring && !ctx.completions.reserve(req.nr_chains) {
         return Err(EBUSY);
     }
+    // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
+    // first-atom cookies are read only if they can be).
+    let cancel = match Cancel::new(if sync_only { &[] } else { &chains[..] }) {
+        Ok(c) => c,
+        Err(e) => {
+            if to_ring {
+                ctx.completions.unreserve(req.nr_chains);
+            }
+            return Err(e);
+        }
+    };
     let takeover = Takeover::new(
         &ctx.pool,
         &ctx.stats,
@@ -246,6 +267,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         &ctx.completions,
         to_ring,
         !sync_only,
+        &cancel,
     );
     // Whether it did or not, the submission runs as usual: as a carrier
     // (every signal but SIGKILL and SIGSTOP blocked by the hand-off) or in
@@ -269,10 +291,13 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
-        let outcome = if sync_only {
-            chain::run(ctx, first)
+        let outcome = if takeover.starts_cancelled(i) {
+            Stats::bump(&ctx.stats.cancelled);
+            Outcome::cancelled_before_start(first, cancel.first_cookie(i))
+        } else if sync_only {
+            chain::run(ctx, first, &takeover)
         } else {
-            takeover.armed(|| chain::run(ctx, first))
+            takeover.armed(|| chain::run(ctx, first, &takeover))
         };
         if takeover.taken() {
             // The caller's context is gone: the rest is asynchronous, and
@@ -323,6 +348,25 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     req.queued = 0;
     writer.write(&req)?;
     status
+}
+
+/// `SYSLET_IOC_CANCEL`: stop queued chains (see `crate::cancel`).
+fn cancel(ctx: &Context, user: UserSlice) -> Result<isize> {
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut req: uapi::syslet_cancel = reader.read()?;
+    let all = req.flags & uapi::SYSLET_CANCEL_ALL != 0;
+    if req.flags & !uapi::SYSLET_CANCEL_ALL != 0
+        || (all && req.cookie != 0)
+        || req.reserved.iter().any(|&r| r != 0)
+    {
+        return Err(EINVAL);
+    }
+    req.found = ctx.pool.cancel(req.cookie, all);
+    writer.write(&req)?;
+    if req.found == 0 && !all {
+        return Err(ENOENT);
+    }
+    Ok(0)
 }
 
 /// `SYSLET_IOC_WAIT`: wait for completions in the ring.

@@ -36,6 +36,8 @@ pub(crate) struct Stats {
     /// Spares sent away at a hand-off because they could not take the
     /// caller's context: another security identity or FPU image.
     pub(crate) retired: Atomic<u64>,
+    /// Chains stopped by `SYSLET_IOC_CANCEL`.
+    pub(crate) cancelled: Atomic<u64>,
 }
 
 impl Stats {
@@ -51,6 +53,7 @@ impl Stats {
             spawned: Atomic::new(0),
             spawn_failed: Atomic::new(0),
             retired: Atomic::new(0),
+            cancelled: Atomic::new(0),
         }
     }
 
@@ -96,5 +99,6 @@ impl Stats {
             "syslet-spares-retired:\t{}\n",
             self.retired.load(Relaxed)
         );
+        seq_print!(m, "syslet-cancelled:\t{}\n", self.cancelled.load(Relaxed));
     }
 }

@@ -30,6 +30,7 @@ use kernel::{
 };
 
 mod access;
+mod cancel;
 mod chain;
 mod completions;
 mod context;

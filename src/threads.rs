@@ -81,6 +81,11 @@ use kernel::{
 };
 
 use crate::{
+    cancel::{
+        Cancel,
+        Marks, //
+    },
+    chain::Stop,
     completions::Completions,
     stats::Stats,
     uapi,
@@ -141,11 +146,14 @@ struct PoolInner {
     spares: u32,
     /// Cap on slots with a thread.
     max_threads: u32,
+    /// What each Carrying slot's thread publishes for `SYSLET_IOC_CANCEL`.
+    marks: [Marks; SLOTS],
 }
 
 // SAFETY: the task pointers are never dereferenced here: they are compared
 // with `current` or given to the kernel while the task is known to be alive
-// (see `SlotInner::task`).
+// (see `SlotInner::task`); a `Marks::cancel` pointer is only dereferenced
+// under `Pool::inner` while published (see there).
 unsafe impl Send for PoolInner {}
 
 impl PoolInner {
@@ -323,6 +331,7 @@ impl Pool {
                     dying: false,
                     spares,
                     max_threads,
+                    marks: [Marks::NONE; SLOTS],
                 },
                 "Pool::inner"
             ),
@@ -395,6 +404,63 @@ impl Pool {
     /// Sets the state of `slot`.
     fn set_state(&self, slot: &Slot, state: SlotState) {
         self.inner.lock().slots[slot.index].state = state;
+    }
+
+    /// `SYSLET_IOC_CANCEL`: marks the queued chains whose cookie is
+    /// `cookie` (every one with `all`) and interrupts the carriers that run
+    /// one of them. Returns how many it marked.
+    pub(crate) fn cancel(&self, cookie: u64, all: bool) -> u32 {
+        let mut inner = self.inner.lock();
+        let mut found = 0;
+        for i in 0..SLOTS {
+            if inner.slots[i].state != SlotState::Carrying || inner.marks[i].cancel.is_null() {
+                continue;
+            }
+            let task = inner.slots[i].task;
+            let marks = &mut inner.marks[i];
+            // SAFETY: published, so valid (`Marks::cancel`).
+            let (n, running) = unsafe { marks.mark(|c| all || c == cookie) };
+            found += n;
+            if running && !marks.interrupted {
+                marks.interrupted = true;
+                // SAFETY: a Carrying slot's task is alive (`SlotInner::task`):
+                // it clears its marks under this lock before it can exit.
+                unsafe { bindings::syslet_interrupt(task) };
+            }
+        }
+        found
+    }
+
+    /// The carrier in `slot` starts chain `i`: whether it was asked to stop
+    /// already (it does not run then), and whether the carrier must clear
+    /// an interruption meant for the chain before.
+    fn start_chain(&self, slot: usize, i: usize) -> (bool, bool) {
+        let mut inner = self.inner.lock();
+        let marks = &mut inner.marks[slot];
+        marks.running = i;
+        let interrupted = core::mem::replace(&mut marks.interrupted, false);
+        (marks.stopped(i), interrupted)
+    }
+
+    /// Whether chain `i` of the carrier in `slot` was asked to stop; if so,
+    /// the interruption (if any) is the carrier's to clear now.
+    fn chain_stopped(&self, slot: usize, i: usize) -> bool {
+        let mut inner = self.inner.lock();
+        let marks = &mut inner.marks[slot];
+        let stopped = marks.stopped(i);
+        if stopped {
+            marks.interrupted = false;
+        }
+        stopped
+    }
+
+    /// The carrier in `slot` carries nothing any more: its `Cancel` is
+    /// about to go. Returns whether an interruption is left to clear.
+    fn unpublish(&self, slot: usize) -> bool {
+        let mut inner = self.inner.lock();
+        let interrupted = inner.marks[slot].interrupted;
+        inner.marks[slot] = Marks::NONE;
+        interrupted
     }
 
     /// Brings the number of parked spares up to the configured number,
@@ -508,6 +574,8 @@ pub(crate) struct Takeover<'a> {
     prereserved: bool,
     /// Whether the submission may go asynchronous at all.
     may_go_async: bool,
+    /// What the carrier publishes for `SYSLET_IOC_CANCEL`.
+    cancel: &'a Cancel,
 }
 
 impl<'a> Takeover<'a> {
@@ -519,6 +587,7 @@ impl<'a> Takeover<'a> {
         completions: &'a Completions,
         prereserved: bool,
         may_go_async: bool,
+        cancel: &'a Cancel,
     ) -> Self {
         Self {
             pool,
@@ -532,6 +601,7 @@ impl<'a> Takeover<'a> {
             completions,
             prereserved,
             may_go_async,
+            cancel,
         }
     }
 
@@ -541,6 +611,32 @@ impl<'a> Takeover<'a> {
 
     pub(crate) fn set_done(&self, done: u32) {
         self.done.set(done);
+    }
+
+    /// Before chain `i` runs: whether `SYSLET_IOC_CANCEL` stopped it
+    /// already (only a carried chain can be cancelled).
+    pub(crate) fn starts_cancelled(&self, i: usize) -> bool {
+        if !self.taken() {
+            return false;
+        }
+        let (stopped, interrupted) = self.pool.start_chain(self.carrier.get(), i);
+        if interrupted {
+            interrupt_done();
+        }
+        stopped
+    }
+
+    /// Whether the chain running now was cancelled; clears the
+    /// interruption that told the carrier so.
+    fn cancelled_now(&self) -> bool {
+        if !self.taken() || !self.cancel.asked() {
+            return false;
+        }
+        let stopped = self.pool.chain_stopped(self.carrier.get(), self.done.get() as usize);
+        if stopped {
+            interrupt_done();
+        }
+        stopped
     }
 
     /// Chains not finished yet, counting the one running.
@@ -582,6 +678,10 @@ impl<'a> Takeover<'a> {
         }
         let pool = self.pool;
         let slot = &pool.slots[self.carrier.get()];
+        // The `Cancel` goes with this ioctl's frame.
+        if pool.unpublish(slot.index) {
+            interrupt_done();
+        }
         // SAFETY: our own Carrying slot.
         unsafe { slot.prepare(pool) };
         // SAFETY: current is the slot's thread from now on, and the only
@@ -608,6 +708,24 @@ impl<'a> Takeover<'a> {
             unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
         }
     }
+}
+
+impl Stop for Takeover<'_> {
+    fn before_atom(&self, cookie: u64) -> bool {
+        self.cancel.at_atom(cookie);
+        self.cancelled_now()
+    }
+
+    fn interrupted(&self) -> bool {
+        self.cancelled_now()
+    }
+}
+
+/// Clears an interruption of current by `SYSLET_IOC_CANCEL`
+/// (`syslet_interrupt()`), so that its next sleep is not cut short.
+fn interrupt_done() {
+    // SAFETY: no preconditions; process context, no lock held.
+    unsafe { bindings::syslet_interrupt_done() };
 }
 
 /// The scheduler hook: the armed task `data` is about to block.
@@ -685,6 +803,10 @@ fn hand_off(t: &Takeover<'_>) -> bool {
         }
     };
     let done = t.done.get();
+    // From now on `SYSLET_IOC_CANCEL` may stop the submission's chains: the
+    // caller's frame, where the `Cancel` lives, lasts until
+    // `Takeover::finish` unpublishes it.
+    pool.inner.lock().marks[own.index] = Marks::new(t.cancel, done as usize);
     t.carrier.set(own.index);
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);

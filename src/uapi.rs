@@ -39,5 +39,6 @@ plain_data!(
     syslet_submit,
     syslet_outcome,
     syslet_wait,
-    syslet_ring
+    syslet_ring,
+    syslet_cancel
 );

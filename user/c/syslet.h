@@ -225,6 +225,23 @@ static inline int syslet_wait(int fd, unsigned int min, __s64 timeout_ns)
 	return ret < 0 ? ret : (int)w.available;
 }
 
+/*
+ * Stops the queued chains whose completion would carry @cookie now (every
+ * queued chain with SYSLET_CANCEL_ALL in @flags, @cookie 0). Returns how
+ * many it found, or -errno (-ENOENT: none).
+ */
+static inline int syslet_cancel(int fd, __u64 cookie, __u32 flags)
+{
+	struct syslet_cancel c;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	c.cookie = cookie;
+	c.flags = flags;
+	ret = syslet_ioctl(fd, SYSLET_IOC_CANCEL, &c);
+	return ret < 0 ? ret : (int)c.found;
+}
+
 /* Waits for @min completions, then reaps up to @n; returns how many or -errno. */
 static inline int syslet_wait_reap(int fd, struct syslet_ring_map *r, struct syslet_outcome *out,
 				   unsigned int n, unsigned int min, __s64 timeout_ns)

@@ -70,6 +70,8 @@ struct syslet_query {
  * ownership stay the program's (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_SAME_THREAD		(1ULL << 4)
+/* SYSLET_IOC_CANCEL and SYSLET_OUTCOME_CANCELLED. */
+#define SYSLET_FEAT_CANCEL		(1ULL << 5)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -246,6 +248,12 @@ struct syslet_outcome {
  * No further chain of the submission runs.
  */
 #define SYSLET_OUTCOME_KILLED	(1U << 2)
+/*
+ * Ended by SYSLET_IOC_CANCEL, result -ECANCELED: the atom it was blocked in
+ * was interrupted (and counts in @atoms_run, its result word gets
+ * -ECANCELED), or it stopped before its next atom, or it never started.
+ */
+#define SYSLET_OUTCOME_CANCELLED	(1U << 3)
 
 /* syslet_submit.flags */
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
@@ -323,9 +331,49 @@ struct syslet_wait {
 	__u64 reserved[5];
 };
 
+/*
+ * struct syslet_cancel - stop queued chains.
+ *
+ * @cookie:	the chains to stop: those whose completion would carry this
+ *		cookie now, i.e. the cookie of the atom a chain is running, or
+ *		of its first atom if it has not started. Zero with
+ *		SYSLET_CANCEL_ALL.
+ * @flags:	SYSLET_CANCEL_ALL: every queued chain of the context.
+ * @found:	out: how many queued chains were asked to stop.
+ * @reserved:	zero.
+ *
+ * SYSLET_IOC_CANCEL stops queued chains: those of submissions that went
+ * asynchronous (a synchronous chain runs in its caller, which a signal
+ * interrupts). A chain blocked in an interruptible sleep (a pipe, a
+ * socket, poll, epoll, a futex wait, nanosleep...) is woken at once; one
+ * in a killable or uninterruptible sleep (disk I/O) finishes that atom
+ * and stops before the next; a chain of the batch that has not started
+ * does not run. Each posts exactly one completion, with
+ * SYSLET_OUTCOME_CANCELLED and result -ECANCELED -- unless it finished
+ * before the request reached it: then its completion is the usual one.
+ * Completions are posted as the chains stop, normally within
+ * milliseconds; SYSLET_IOC_WAIT waits for them.
+ *
+ * Returns 0 with @found >= 1, or fails with ENOENT when no queued chain
+ * matched @cookie (it finished, or never went asynchronous). With
+ * SYSLET_CANCEL_ALL it returns 0, @found possibly 0. EINVAL for unknown
+ * flags, a non-zero @cookie with SYSLET_CANCEL_ALL or non-zero reserved
+ * fields.
+ */
+struct syslet_cancel {
+	__u64 cookie;
+	__u32 flags;
+	__u32 found;
+	__u64 reserved[2];
+};
+
+/* syslet_cancel.flags */
+#define SYSLET_CANCEL_ALL	(1U << 0)
+
 #define SYSLET_IOC_QUERY	_IOR(SYSLET_IOC_MAGIC, 0x00, struct syslet_query)
 #define SYSLET_IOC_SETUP	_IOWR(SYSLET_IOC_MAGIC, 0x01, struct syslet_setup)
 #define SYSLET_IOC_SUBMIT	_IOWR(SYSLET_IOC_MAGIC, 0x02, struct syslet_submit)
 #define SYSLET_IOC_WAIT		_IOWR(SYSLET_IOC_MAGIC, 0x03, struct syslet_wait)
+#define SYSLET_IOC_CANCEL	_IOWR(SYSLET_IOC_MAGIC, 0x04, struct syslet_cancel)
 
 #endif /* _UAPI_LINUX_SYSLET_H */

@@ -23,7 +23,7 @@ struct nap {
 };
 
 /* A context with @spares parked spares, and a nap of @ns in @n. */
-static int nap_ctx(struct nap *n, unsigned int spares, long ns)
+static inline int nap_ctx(struct nap *n, unsigned int spares, long ns)
 {
 	struct syslet_setup s = { .spares = spares, .max_threads = spares + 2 };
 	int fd = syslet_open();
@@ -39,7 +39,7 @@ static int nap_ctx(struct nap *n, unsigned int spares, long ns)
 }
 
 /* Runs the nap; returns 1 if it went asynchronous (and reaps it), else 0. */
-static int nap_run(int fd, struct nap *n)
+static inline int nap_run(int fd, struct nap *n)
 {
 	struct syslet_outcome o;
 	int ret = syslet_run(fd, &n->atom, &o);

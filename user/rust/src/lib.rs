@@ -461,6 +461,30 @@ impl Syslet {
         Ok(raw.available)
     }
 
+    /// Stops the queued chains whose completion would carry `cookie` now
+    /// (`SYSLET_IOC_CANCEL`): each posts one completion with
+    /// `SYSLET_OUTCOME_CANCELLED` (result `-ECANCELED`) unless it finished
+    /// first. Returns how many it found; `ENOENT` if none.
+    pub fn cancel(&self, cookie: u64) -> io::Result<u32> {
+        self.cancel_raw(cookie, 0)
+    }
+
+    /// Stops every queued chain of the context; returns how many it found.
+    pub fn cancel_all(&self) -> io::Result<u32> {
+        self.cancel_raw(0, sys::SYSLET_CANCEL_ALL)
+    }
+
+    fn cancel_raw(&self, cookie: u64, flags: u32) -> io::Result<u32> {
+        let mut raw = sys::syslet_cancel {
+            cookie,
+            flags,
+            ..Default::default()
+        };
+        // SAFETY: SYSLET_IOC_CANCEL reads and writes one `struct syslet_cancel`.
+        unsafe { self.ioctl(sys::SYSLET_IOC_CANCEL, &mut raw as *mut _ as usize)? };
+        Ok(raw.found)
+    }
+
     /// Runs the chain that starts at `first` and returns how it ended.
     ///
     /// # Safety

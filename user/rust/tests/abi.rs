@@ -52,7 +52,11 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_FEAT_CHAINS,
         SYSLET_FEAT_SECCOMP,
         SYSLET_FEAT_SAME_IDENTITY,
-        SYSLET_FEAT_SAME_THREAD
+        SYSLET_FEAT_SAME_THREAD,
+        SYSLET_FEAT_CANCEL,
+        SYSLET_IOC_CANCEL,
+        SYSLET_CANCEL_ALL,
+        SYSLET_OUTCOME_CANCELLED
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
@@ -61,6 +65,7 @@ fn facts() -> Vec<(String, String, u64)> {
         syslet_submit { chains, nr_chains, flags, done, queued, outcomes, reserved }
         syslet_outcome { cookie, result, last_atom, atoms_run, flags }
         syslet_wait { min_complete, flags, timeout_ns, available, reserved0, reserved }
+        syslet_cancel { cookie, flags, found, reserved }
         syslet_ring { head, tail, entries, mask, overflow, flags, entries_offset, reserved }
     }
     v

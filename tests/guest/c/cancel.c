@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SYSLET_IOC_CANCEL: a queued chain blocked for good (a pipe or a socket
+ * nobody writes) is stopped at once and posts exactly one completion,
+ * marked cancelled; chains of its batch that have not started do not run;
+ * the carrier is then a spare like any other.
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+#include <time.h>
+
+#include "nap.h"
+#include "tap.h"
+
+struct ctx {
+	int fd;
+	struct syslet_ring_map ring;
+};
+
+/* A context with @spares parked spares. */
+static void ctx_open(struct ctx *c, unsigned int spares)
+{
+	struct syslet_setup s = { .spares = spares, .max_threads = 2 * spares + 2 };
+
+	c->fd = syslet_open();
+	CHECK(c->fd >= 0);
+	CHECK_EQ(syslet_setup(c->fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(c->fd, &s, &c->ring), 0);
+}
+
+static void wait_spares(struct ctx *c, long n)
+{
+	for (int i = 0; i < 1000 && syslet_fdinfo_value(c->fd, "syslet-spares") < n; i++)
+		usleep(2000);
+	CHECK(syslet_fdinfo_value(c->fd, "syslet-spares") >= n);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void check_cancelled(const struct syslet_outcome *o, __u64 cookie, __u32 atoms_run)
+{
+	CHECK_EQ(o->cookie, cookie);
+	CHECK_EQ(o->result, -ECANCELED);
+	CHECK_EQ(o->atoms_run, atoms_run);
+	CHECK(o->flags & SYSLET_OUTCOME_CANCELLED);
+	CHECK(!(o->flags & SYSLET_OUTCOME_ABORTED));
+}
+
+/* A read of a pipe nobody writes, then the carrier serves again. */
+TEST(cancel_a_blocked_pipe_read)
+{
+	struct syslet_query q;
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct nap n;
+	struct ctx c;
+	char buf[4];
+	__s64 res = 0;
+	long long t0;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	CHECK_EQ(syslet_query(c.fd, &q), 0);
+	CHECK(q.features & SYSLET_FEAT_CANCEL);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
+	syslet_atom_result(&a, &res);
+	a.cookie = 42;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);	/* queued */
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_ring_ready(&c.ring), 0);
+	t0 = now_ns();
+	CHECK_EQ(syslet_cancel(c.fd, 42, 0), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, 5000000000LL), 1);
+	printf("# completion %lld us after the cancel\n", (now_ns() - t0) / 1000);
+	check_cancelled(&o, 42, 1);
+	CHECK_EQ(res, -ECANCELED);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-cancelled"), 1);
+	/* Once is enough: nothing queued has that cookie any more. */
+	CHECK_EQ(syslet_cancel(c.fd, 42, 0), -ENOENT);
+	/* The carrier parks and serves again; its next sleeps are whole. */
+	n.ring = c.ring;
+	n.ts = (struct timespec){ 0, 20 * 1000 * 1000 };
+	syslet_atom_prep(&n.atom, SYS_nanosleep, syslet_ptr(&n.ts), 0, 0, 0, 0, 0);
+	wait_spares(&c, 1);
+	for (int i = 0; i < 3; i++)
+		CHECK(nap_run(c.fd, &n) == 1);
+}
+
+/* recv() on a socket nobody writes to. */
+TEST(cancel_a_socket_recv_blocked_forever)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct ctx c;
+	char buf[16];
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_recvfrom, sv[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
+	a.cookie = 7;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_cancel(c.fd, 7, 0), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, 5000000000LL), 1);
+	check_cancelled(&o, 7, 1);
+	/* The socket is intact: what is sent now is received by a plain call. */
+	CHECK(send(sv[1], "ok", 2, 0) == 2);
+	CHECK(recv(sv[0], buf, sizeof(buf), 0) == 2);
+}
+
+/*
+ * SYSLET_CANCEL_ALL with 30 chains queued on three carriers: each carrier
+ * runs a batch of ten reads of an empty pipe, blocked in the first; the
+ * nine others have not started and do not run.
+ */
+TEST(cancel_all_with_30_chains_queued)
+{
+	struct syslet_atom a[3][10], *firsts[10];
+	struct syslet_outcome o[30];
+	struct ctx c;
+	char buf[30];
+	unsigned int queued;
+	int p[2], got = 0;
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 3);
+	for (int b = 0; b < 3; b++) {
+		wait_spares(&c, 1);
+		for (int i = 0; i < 10; i++) {
+			syslet_atom_prep(&a[b][i], SYS_read, p[0], syslet_ptr(&buf[b * 10 + i]), 1,
+					 0, 0, 0);
+			a[b][i].cookie = 100 + b * 10 + i;
+			firsts[i] = &a[b][i];
+		}
+		queued = 0;
+		CHECK_EQ(syslet_submit(c.fd, firsts, 10, NULL, &queued), 0);
+		CHECK_EQ(queued, 10);
+	}
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_cancel(c.fd, 0, SYSLET_CANCEL_ALL), 30);
+	while (got < 30) {
+		int r = syslet_wait_reap(c.fd, &c.ring, &o[got], 30 - got, 1, 5000000000LL);
+
+		CHECK(r > 0);
+		got += r;
+	}
+	for (int i = 0; i < 30; i++) {
+		int started = (o[i].cookie - 100) % 10 == 0;
+
+		CHECK(o[i].cookie >= 100 && o[i].cookie < 130);
+		check_cancelled(&o[i], o[i].cookie, started);
+	}
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-cancelled"), 30);
+	/* Nothing is left queued. */
+	CHECK_EQ(syslet_cancel(c.fd, 0, SYSLET_CANCEL_ALL), 0);
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_ring_ready(&c.ring), 0);
+}
+
+/*
+ * By cookie, a chain of a batch that has not started is stopped and the
+ * others run: chain 0 waits for a byte, chain 1 is cancelled, chain 2 runs
+ * once chain 0 is done.
+ */
+TEST(cancel_one_chain_of_a_batch_that_has_not_started)
+{
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3];
+	struct ctx c;
+	unsigned int queued = 0;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_prep(&a[2], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		a[i].cookie = i + 1;
+	CHECK_EQ(syslet_submit(c.fd, firsts, 3, NULL, &queued), 0);
+	CHECK_EQ(queued, 3);
+	CHECK_EQ(syslet_cancel(c.fd, 2, 0), 1);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, o, 3, 3, 5000000000LL), 3);
+	CHECK_EQ(o[0].cookie, 1);
+	CHECK_EQ(o[0].result, 1);
+	CHECK_EQ(o[0].flags, 0);
+	check_cancelled(&o[1], 2, 0);
+	CHECK_EQ(o[1].last_atom, (__u64)(unsigned long)&a[1]);
+	CHECK_EQ(o[2].cookie, 3);
+	CHECK_EQ(o[2].result, getppid());
+}
+
+/*
+ * A chain is matched by the cookie of the atom it runs now: the second
+ * atom of a running chain, blocked, is cancelled by its own cookie.
+ */
+TEST(cancel_matches_the_atom_a_chain_runs_now)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	struct ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a[0], SYS_nanosleep, syslet_ptr(&ts), 0, 0, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	a[0].cookie = 5;
+	a[1].cookie = 6;
+	syslet_atom_link(&a[0], &a[1]);
+	CHECK_EQ(syslet_run(c.fd, &a[0], &o), 0);
+	usleep(100 * 1000);	/* the nap is over: the chain waits in the read */
+	CHECK_EQ(syslet_cancel(c.fd, 5, 0), -ENOENT);
+	CHECK_EQ(syslet_cancel(c.fd, 6, 0), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, 5000000000LL), 1);
+	check_cancelled(&o, 6, 2);
+	CHECK_EQ(o.last_atom, (__u64)(unsigned long)&a[1]);
+}
+
+/* A cookie that only ever ran synchronously, or finished, is not found. */
+TEST(cancel_of_a_finished_chain_is_enoent)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	a.cookie = 9;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);	/* synchronous */
+	CHECK_EQ(syslet_cancel(c.fd, 9, 0), -ENOENT);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	a.cookie = 10;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.result, 1);
+	CHECK_EQ(syslet_cancel(c.fd, 10, 0), -ENOENT);
+	CHECK_EQ(syslet_cancel(c.fd, 0, SYSLET_CANCEL_ALL), 0);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-cancelled"), 0);
+}
+
+TEST(bad_cancel_requests_are_einval)
+{
+	struct syslet_cancel cn;
+	struct ctx c;
+
+	ctx_open(&c, 0);
+	CHECK_EQ(syslet_cancel(c.fd, 1, 1U << 7), -EINVAL);
+	CHECK_EQ(syslet_cancel(c.fd, 1, SYSLET_CANCEL_ALL), -EINVAL);
+	memset(&cn, 0, sizeof(cn));
+	cn.cookie = 1;
+	cn.reserved[1] = 1;
+	CHECK_ERR(ioctl(c.fd, SYSLET_IOC_CANCEL, &cn), EINVAL);
+}
