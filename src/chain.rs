@@ -78,37 +78,50 @@ impl Outcome {
         self.flags |= uapi::SYSLET_OUTCOME_ABORTED;
     }
 
-    fn cancel(&mut self) {
-        self.result = ECANCELED.to_errno().into();
-        self.flags |= uapi::SYSLET_OUTCOME_CANCELLED;
+    fn stop(&mut self, why: Halt) {
+        let (err, flag) = match why {
+            Halt::Cancelled => (ECANCELED, uapi::SYSLET_OUTCOME_CANCELLED),
+            Halt::TimedOut => (ETIME, uapi::SYSLET_OUTCOME_TIMED_OUT),
+        };
+        self.result = err.to_errno().into();
+        self.flags |= flag;
     }
 
-    /// The outcome of a chain `SYSLET_IOC_CANCEL` stopped before it started:
-    /// no atom ran.
-    pub(crate) fn cancelled_before_start(first: u64, cookie: u64) -> Self {
+    /// The outcome of a chain stopped before it started: no atom ran.
+    pub(crate) fn stopped_before_start(first: u64, cookie: u64, why: Halt) -> Self {
         let mut out = Self {
             cookie,
             last_atom: first,
             ..Self::default()
         };
-        out.cancel();
+        out.stop(why);
         out
     }
 
-    /// Whether `SYSLET_IOC_CANCEL` stopped the chain.
-    pub(crate) fn cancelled(&self) -> bool {
-        self.flags & uapi::SYSLET_OUTCOME_CANCELLED != 0
+    /// Whether `SYSLET_IOC_CANCEL` or a deadline stopped the chain.
+    pub(crate) fn halted(&self) -> bool {
+        self.flags & (uapi::SYSLET_OUTCOME_CANCELLED | uapi::SYSLET_OUTCOME_TIMED_OUT) != 0
     }
 }
 
-/// Where a chain learns that it must stop (`SYSLET_IOC_CANCEL`).
+/// Why a chain was stopped from outside.
+#[derive(Clone, Copy)]
+pub(crate) enum Halt {
+    /// `SYSLET_IOC_CANCEL`: `-ECANCELED`.
+    Cancelled,
+    /// The submission's deadline passed: `-ETIME`.
+    TimedOut,
+}
+
+/// Where a chain learns that it must stop (`SYSLET_IOC_CANCEL`, a
+/// deadline).
 pub(crate) trait Stop {
     /// The chain is about to run the atom with `cookie`: whether it must
-    /// stop instead.
-    fn before_atom(&self, cookie: u64) -> bool;
+    /// stop instead, and why.
+    fn before_atom(&self, cookie: u64) -> Option<Halt>;
     /// An atom returned EINTR: whether it was interrupted to stop the
-    /// chain.
-    fn interrupted(&self) -> bool;
+    /// chain, and why.
+    fn interrupted(&self) -> Option<Halt>;
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -210,23 +223,26 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &dyn Stop) -> Outcome {
             out.abort(EINVAL);
             break;
         }
-        if stop.before_atom(atom.cookie) {
-            out.cancel();
+        if let Some(why) = stop.before_atom(atom.cookie) {
+            out.stop(why);
             break;
         }
         match run_atom(ctx, &atom) {
-            // A carrier blocks every signal: an interrupted sleep is a
-            // cancellation (or a fatal signal, which ends the chain at the
-            // next boundary anyway).
-            Ok(result) if result == i64::from(EINTR.to_errno()) && stop.interrupted() => {
-                out.cancel();
-                out.atoms_run += 1;
-                if atom.result != 0 {
-                    // The chain ends here whether or not this works.
-                    let _ = write_i64(atom.result, out.result);
+            // An interrupted sleep: a cancellation or the deadline (a
+            // carrier blocks every signal; the caller's own chains may also
+            // see a signal, which `interrupted` tells apart).
+            Ok(result) if result == i64::from(EINTR.to_errno()) => match stop.interrupted() {
+                Some(why) => {
+                    out.stop(why);
+                    out.atoms_run += 1;
+                    if atom.result != 0 {
+                        // The chain ends here whether or not this works.
+                        let _ = write_i64(atom.result, out.result);
+                    }
+                    break;
                 }
-                break;
-            }
+                None => out.result = result,
+            },
             Ok(result) => out.result = result,
             Err(AtomError::Chain(e)) => {
                 out.abort(e);
@@ -266,7 +282,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &dyn Stop) -> Outcome {
     if out.flags & uapi::SYSLET_OUTCOME_ABORTED != 0 {
         Stats::bump(&ctx.stats.aborted);
     }
-    if out.cancelled() {
+    if out.halted() {
         Stats::bump(&ctx.stats.cancelled);
     }
     Stats::bump(&ctx.stats.chains);

@@ -39,6 +39,7 @@ use kernel::{
 
 use crate::{
     cancel::Cancel,
+    deadline::Deadline,
     access,
     chain::{
         self,
@@ -205,8 +206,11 @@ fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
 fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
     let (mut reader, mut writer) = user.reader_writer();
     let mut req: uapi::syslet_submit = reader.read()?;
-    const KNOWN: u32 =
-        uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW | uapi::SYSLET_SUBMIT_RING;
+    const KNOWN: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY
+        | uapi::SYSLET_SUBMIT_ASYNC_NOW
+        | uapi::SYSLET_SUBMIT_RING
+        | uapi::SYSLET_SUBMIT_TIMEOUT
+        | uapi::SYSLET_SUBMIT_TIMEOUT_ABS;
     const BOTH: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
     if req.flags & !KNOWN != 0 || req.flags & BOTH == BOTH || req.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
@@ -214,6 +218,8 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
         return Err(EINVAL);
     }
+    let timeout = Deadline::from_submit(req.flags, req.timeout_ns)?;
+    let deadline = timeout.map(|_| Deadline::new()).transpose()?;
     let n = req.nr_chains as usize;
     let chains_addr = usize::try_from(req.chains).map_err(|_| EFAULT)?;
     let mut chains = KVec::<u64>::with_capacity(n, GFP_KERNEL)?;
@@ -248,9 +254,13 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if to_ring && !ctx.completions.reserve(req.nr_chains) {
         return Err(EBUSY);
     }
-    // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
-    // first-atom cookies are read only if they can be).
-    let cancel = match Cancel::new(if sync_only { &[] } else { &chains[..] }) {
+    // What SYSLET_IOC_CANCEL sees of the chains once they are queued, and
+    // the cookies of chains a deadline stops before they start (the
+    // first-atom cookies are read only if either can happen).
+    // The deadline runs from here; it is cancelled when `_timer` goes, at
+    // the latest on the way out of this function.
+    let _timer = deadline.as_ref().zip(timeout).and_then(|(d, ns)| d.as_ref().start(ns));
+    let cancel = match Cancel::new(if sync_only && timeout.is_none() { &[] } else { &chains[..] }) {
         Ok(c) => c,
         Err(e) => {
             if to_ring {
@@ -268,6 +278,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         to_ring,
         !sync_only,
         &cancel,
+        deadline.as_deref(),
     );
     // Whether it did or not, the submission runs as usual: as a carrier
     // (every signal but SIGKILL and SIGSTOP blocked by the hand-off) or in
@@ -291,9 +302,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
-        let outcome = if takeover.starts_cancelled(i) {
+        let outcome = if let Some(why) = takeover.halted_before_start(i) {
             Stats::bump(&ctx.stats.cancelled);
-            Outcome::cancelled_before_start(first, cancel.first_cookie(i))
+            Outcome::stopped_before_start(first, cancel.first_cookie(i), why)
         } else if sync_only {
             chain::run(ctx, first, &takeover)
         } else {

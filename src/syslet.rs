@@ -34,6 +34,7 @@ mod cancel;
 mod chain;
 mod completions;
 mod context;
+mod deadline;
 mod device;
 mod policy;
 mod ring;

@@ -85,7 +85,11 @@ use crate::{
         Cancel,
         Marks, //
     },
-    chain::Stop,
+    chain::{
+        Halt,
+        Stop, //
+    },
+    deadline::Deadline,
     completions::Completions,
     stats::Stats,
     uapi,
@@ -576,6 +580,8 @@ pub(crate) struct Takeover<'a> {
     may_go_async: bool,
     /// What the carrier publishes for `SYSLET_IOC_CANCEL`.
     cancel: &'a Cancel,
+    /// The submission's deadline, if it has one.
+    deadline: Option<&'a Deadline>,
 }
 
 impl<'a> Takeover<'a> {
@@ -588,6 +594,7 @@ impl<'a> Takeover<'a> {
         prereserved: bool,
         may_go_async: bool,
         cancel: &'a Cancel,
+        deadline: Option<&'a Deadline>,
     ) -> Self {
         Self {
             pool,
@@ -602,6 +609,7 @@ impl<'a> Takeover<'a> {
             prereserved,
             may_go_async,
             cancel,
+            deadline,
         }
     }
 
@@ -613,30 +621,38 @@ impl<'a> Takeover<'a> {
         self.done.set(done);
     }
 
-    /// Before chain `i` runs: whether `SYSLET_IOC_CANCEL` stopped it
-    /// already (only a carried chain can be cancelled).
-    pub(crate) fn starts_cancelled(&self, i: usize) -> bool {
+    /// Before chain `i` runs: whether it was stopped already: by its
+    /// deadline, or by `SYSLET_IOC_CANCEL` (only a carried chain can be
+    /// cancelled).
+    pub(crate) fn halted_before_start(&self, i: usize) -> Option<Halt> {
+        if self.deadline.is_some_and(|d| d.expired()) {
+            return Some(Halt::TimedOut);
+        }
         if !self.taken() {
-            return false;
+            return None;
         }
         let (stopped, interrupted) = self.pool.start_chain(self.carrier.get(), i);
         if interrupted {
             interrupt_done();
         }
-        stopped
+        stopped.then_some(Halt::Cancelled)
     }
 
-    /// Whether the chain running now was cancelled; clears the
-    /// interruption that told the carrier so.
-    fn cancelled_now(&self) -> bool {
+    /// Whether the chain running now must stop; clears the interruption
+    /// that told the task so.
+    fn halted_now(&self) -> Option<Halt> {
+        if self.deadline.is_some_and(|d| d.expired()) {
+            interrupt_done();
+            return Some(Halt::TimedOut);
+        }
         if !self.taken() || !self.cancel.asked() {
-            return false;
+            return None;
         }
         let stopped = self.pool.chain_stopped(self.carrier.get(), self.done.get() as usize);
         if stopped {
             interrupt_done();
         }
-        stopped
+        stopped.then_some(Halt::Cancelled)
     }
 
     /// Chains not finished yet, counting the one running.
@@ -711,13 +727,13 @@ impl<'a> Takeover<'a> {
 }
 
 impl Stop for Takeover<'_> {
-    fn before_atom(&self, cookie: u64) -> bool {
+    fn before_atom(&self, cookie: u64) -> Option<Halt> {
         self.cancel.at_atom(cookie);
-        self.cancelled_now()
+        self.halted_now()
     }
 
-    fn interrupted(&self) -> bool {
-        self.cancelled_now()
+    fn interrupted(&self) -> Option<Halt> {
+        self.halted_now()
     }
 }
 

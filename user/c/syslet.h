@@ -114,7 +114,17 @@ static inline void syslet_atom_flags(struct syslet_atom *a, __u32 flags)
  */
 static inline int syslet_submit_flags(int fd, struct syslet_atom *const *firsts, unsigned int n,
 				      struct syslet_outcome *outcomes, __u32 flags,
-				      unsigned int *queued)
+				      unsigned int *queued);
+
+/*
+ * syslet_submit_flags() with @timeout_ns in the submission: with
+ * SYSLET_SUBMIT_TIMEOUT in @flags, every chain's deadline (nanoseconds from
+ * now, or with SYSLET_SUBMIT_TIMEOUT_ABS a CLOCK_MONOTONIC time); a chain
+ * the deadline stops ends with SYSLET_OUTCOME_TIMED_OUT, -ETIME.
+ */
+static inline int syslet_submit_timeout(int fd, struct syslet_atom *const *firsts, unsigned int n,
+					struct syslet_outcome *outcomes, __u32 flags,
+					__s64 timeout_ns, unsigned int *queued)
 {
 	struct syslet_submit s;
 	__u64 chains[n ? n : 1];
@@ -127,12 +137,20 @@ static inline int syslet_submit_flags(int fd, struct syslet_atom *const *firsts,
 	s.nr_chains = n;
 	s.flags = flags;
 	s.outcomes = syslet_ptr(outcomes);
+	s.timeout_ns = timeout_ns;
 	ret = syslet_ioctl(fd, SYSLET_IOC_SUBMIT, &s);
 	if (ret < 0)
 		return ret;
 	if (queued)
 		*queued = s.queued;
 	return (int)s.done;
+}
+
+static inline int syslet_submit_flags(int fd, struct syslet_atom *const *firsts, unsigned int n,
+				      struct syslet_outcome *outcomes, __u32 flags,
+				      unsigned int *queued)
+{
+	return syslet_submit_timeout(fd, firsts, n, outcomes, flags, 0, queued);
 }
 
 static inline int syslet_submit(int fd, struct syslet_atom *const *firsts, unsigned int n,

@@ -70,7 +70,10 @@ struct syslet_query {
  * ownership stay the program's (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_SAME_THREAD		(1ULL << 4)
-/* SYSLET_IOC_CANCEL and SYSLET_OUTCOME_CANCELLED. */
+/*
+ * SYSLET_IOC_CANCEL and SYSLET_OUTCOME_CANCELLED; SYSLET_SUBMIT_TIMEOUT and
+ * SYSLET_OUTCOME_TIMED_OUT.
+ */
 #define SYSLET_FEAT_CANCEL		(1ULL << 5)
 
 /*
@@ -174,6 +177,10 @@ struct syslet_setup {
  *		completion, which SYSLET_IOC_WAIT returns.
  * @outcomes:	user address of an array of @nr_chains struct syslet_outcome
  *		that receives each chain's outcome, or 0 for none.
+ * @timeout_ns:	with SYSLET_SUBMIT_TIMEOUT, the deadline of every chain of
+ *		the submission: nanoseconds from the submission (> 0), or,
+ *		with SYSLET_SUBMIT_TIMEOUT_ABS too, a CLOCK_MONOTONIC time
+ *		(>= 0). Zero without SYSLET_SUBMIT_TIMEOUT.
  * @reserved:	zero.
  *
  * SYSLET_IOC_SUBMIT runs the chains in order, synchronously in the
@@ -213,7 +220,8 @@ struct syslet_submit {
 	__u32 done;
 	__u32 queued;
 	__u64 outcomes;
-	__u64 reserved[3];
+	__s64 timeout_ns;
+	__u64 reserved[2];
 };
 
 /*
@@ -254,6 +262,8 @@ struct syslet_outcome {
  * -ECANCELED), or it stopped before its next atom, or it never started.
  */
 #define SYSLET_OUTCOME_CANCELLED	(1U << 3)
+/* Ended by the submission's deadline (SYSLET_SUBMIT_TIMEOUT), result -ETIME. */
+#define SYSLET_OUTCOME_TIMED_OUT	(1U << 4)
 
 /* syslet_submit.flags */
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
@@ -265,6 +275,18 @@ struct syslet_outcome {
  * the kernel already holds syslet_setup.max_pending completions.
  */
 #define SYSLET_SUBMIT_RING	(1U << 2)
+/*
+ * Every chain of the submission has a deadline (@timeout_ns). A chain
+ * still running when it passes is stopped as by SYSLET_IOC_CANCEL --
+ * interrupted in an interruptible sleep, else before its next atom -- and
+ * one that has not started does not run; their outcomes say
+ * SYSLET_OUTCOME_TIMED_OUT, result -ETIME. Synchronous chains too: the
+ * caller's own atom is interrupted, and the submission returns. The
+ * deadline has hrtimer resolution.
+ */
+#define SYSLET_SUBMIT_TIMEOUT	(1U << 3)
+/* With SYSLET_SUBMIT_TIMEOUT: @timeout_ns is an absolute CLOCK_MONOTONIC time. */
+#define SYSLET_SUBMIT_TIMEOUT_ABS	(1U << 4)
 
 /*
  * The completion ring: completions of chains that went asynchronous, in

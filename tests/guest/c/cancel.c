@@ -275,3 +275,98 @@ TEST(bad_cancel_requests_are_einval)
 	cn.reserved[1] = 1;
 	CHECK_ERR(ioctl(c.fd, SYSLET_IOC_CANCEL, &cn), EINVAL);
 }
+
+/* A 20 ms deadline on a read nobody feeds: the chain ends, never early. */
+TEST(a_20ms_timeout_on_a_queued_pipe_read)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	struct ctx c;
+	unsigned int queued = 0;
+	long long t0, waited;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	a.cookie = 11;
+	t0 = now_ns();
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, NULL, SYSLET_SUBMIT_TIMEOUT,
+				       20 * 1000 * 1000, &queued), 0);
+	CHECK_EQ(queued, 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, 5000000000LL), 1);
+	waited = now_ns() - t0;
+	printf("# timed out after %lld us\n", waited / 1000);
+	CHECK(waited >= 20 * 1000 * 1000);
+	CHECK_EQ(o.cookie, 11);
+	CHECK_EQ(o.result, -ETIME);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK(o.flags & SYSLET_OUTCOME_TIMED_OUT);
+	/* The carrier's next sleeps are whole again. */
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(read(p[0], &buf, 1) == 1);
+}
+
+/*
+ * A deadline holds for synchronous chains too: the caller's own blocked
+ * atom is interrupted and the chains after it do not run.
+ */
+TEST(a_timeout_ends_a_synchronous_submission)
+{
+	struct syslet_atom a[2], *firsts[2] = { &a[0], &a[1] };
+	struct syslet_outcome o[2];
+	struct ctx c;
+	long long t0, waited;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 0);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	a[0].cookie = 1;
+	a[1].cookie = 2;
+	t0 = now_ns();
+	CHECK_EQ(syslet_submit_timeout(c.fd, firsts, 2, o,
+				       SYSLET_SUBMIT_TIMEOUT | SYSLET_SUBMIT_SYNC_ONLY,
+				       20 * 1000 * 1000, NULL), 2);
+	waited = now_ns() - t0;
+	CHECK(waited >= 20 * 1000 * 1000);
+	CHECK_EQ(o[0].result, -ETIME);
+	CHECK(o[0].flags & SYSLET_OUTCOME_TIMED_OUT);
+	CHECK_EQ(o[1].cookie, 2);
+	CHECK_EQ(o[1].result, -ETIME);
+	CHECK_EQ(o[1].atoms_run, 0);
+	/* A deadline already passed (absolute 0): nothing runs. */
+	CHECK_EQ(syslet_submit_timeout(c.fd, &firsts[1], 1, o,
+				       SYSLET_SUBMIT_TIMEOUT | SYSLET_SUBMIT_TIMEOUT_ABS, 0, NULL), 1);
+	CHECK_EQ(o[0].result, -ETIME);
+	CHECK_EQ(o[0].atoms_run, 0);
+	/* A deadline that does not pass changes nothing. */
+	CHECK_EQ(syslet_submit_timeout(c.fd, &firsts[1], 1, o, SYSLET_SUBMIT_TIMEOUT,
+				       5000000000LL, NULL), 1);
+	CHECK_EQ(o[0].result, getppid());
+	CHECK_EQ(o[0].flags, 0);
+}
+
+TEST(bad_timeouts_are_einval)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	struct ctx c;
+
+	ctx_open(&c, 0);
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, &o, SYSLET_SUBMIT_TIMEOUT, 0, NULL),
+		 -EINVAL);
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, &o, SYSLET_SUBMIT_TIMEOUT, -5, NULL),
+		 -EINVAL);
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, &o, 0, 1000, NULL), -EINVAL);
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, &o, SYSLET_SUBMIT_TIMEOUT_ABS, 1000, NULL),
+		 -EINVAL);
+	CHECK_EQ(syslet_submit_timeout(c.fd, &first, 1, &o,
+				       SYSLET_SUBMIT_TIMEOUT | SYSLET_SUBMIT_TIMEOUT_ABS, -1, NULL),
+		 -EINVAL);
+}

@@ -406,9 +406,9 @@ TEST(bad_submissions_are_refused_whole)
 	s.nr_chains = q.max_batch + 1;
 	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* too many */
 	s.nr_chains = 1;
-	s.reserved[2] = 1;
+	s.reserved[1] = 1;
 	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* reserved */
-	s.reserved[2] = 0;
+	s.reserved[1] = 0;
 	s.flags = 1U << 30;
 	CHECK_ERR(ioctl(fd, SYSLET_IOC_SUBMIT, &s), EINVAL);		/* flags */
 	s.flags = 0;

@@ -56,13 +56,16 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_FEAT_CANCEL,
         SYSLET_IOC_CANCEL,
         SYSLET_CANCEL_ALL,
-        SYSLET_OUTCOME_CANCELLED
+        SYSLET_OUTCOME_CANCELLED,
+        SYSLET_OUTCOME_TIMED_OUT,
+        SYSLET_SUBMIT_TIMEOUT,
+        SYSLET_SUBMIT_TIMEOUT_ABS
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
         syslet_atom { nr, flags, result, next, args, cookie }
         syslet_setup { atom_budget, flags, spares, max_threads, max_pending, ring_entries, ring_size, reserved }
-        syslet_submit { chains, nr_chains, flags, done, queued, outcomes, reserved }
+        syslet_submit { chains, nr_chains, flags, done, queued, outcomes, timeout_ns, reserved }
         syslet_outcome { cookie, result, last_atom, atoms_run, flags }
         syslet_wait { min_complete, flags, timeout_ns, available, reserved0, reserved }
         syslet_cancel { cookie, flags, found, reserved }
