@@ -297,6 +297,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // handler, a stop, the freezer) instead of after the whole batch:
         // the submission ends there, and `done` says where. A carrier runs
         // every chain it was given: they are queued.
+        takeover.deadline_settled();
         if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
             break;
         }

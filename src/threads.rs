@@ -621,6 +621,15 @@ impl<'a> Takeover<'a> {
         self.done.set(done);
     }
 
+    /// Between two chains of the caller's own: clears the interruption of
+    /// a deadline that passed, so that only a real signal ends the
+    /// submission there (the chains after it stop as timed out).
+    pub(crate) fn deadline_settled(&self) {
+        if !self.taken() && self.deadline.is_some_and(|d| d.expired()) {
+            interrupt_done();
+        }
+    }
+
     /// Before chain `i` runs: whether it was stopped already: by its
     /// deadline, or by `SYSLET_IOC_CANCEL` (only a carried chain can be
     /// cancelled).

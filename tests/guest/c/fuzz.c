@@ -110,7 +110,7 @@ static int expected(int err)
 	/* EBADF: an atom run from a misaligned address can be close() of any
 	 * descriptor, the context's included, until the swapper replaces it. */
 	return err == EINVAL || err == EFAULT || err == EBUSY || err == ENOTTY ||
-	       err == ETIMEDOUT || err == EINTR || err == EBADF;
+	       err == ETIMEDOUT || err == EINTR || err == EBADF || err == ENOENT;
 }
 
 /*
@@ -304,7 +304,12 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			s.flags = (__u32)(rnd() % 8) & ~SYSLET_SUBMIT_SYNC_ONLY;
 		}
 		if (rnd() % 16 == 0)
-			s.reserved[rnd() % 3] = rnd();
+			s.reserved[rnd() % 2] = rnd();
+		/* Now and then a deadline: up to 2 ms, relative or absolute. */
+		if (rnd() % 8 == 0) {
+			s.flags |= SYSLET_SUBMIT_TIMEOUT | (rnd() % 2 ? SYSLET_SUBMIT_TIMEOUT_ABS : 0);
+			s.timeout_ns = (rnd() % 16) ? (__s64)(rnd() % 2000000) : (__s64)rnd();
+		}
 		switch (rnd() % 16) {
 		case 0: {
 			/* Never an unbounded wait: the timeout is 0 or 1 us. */
@@ -326,6 +331,21 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			cmd = _IOWR(SYSLET_IOC_MAGIC, rnd() % 32, struct syslet_submit);
 			ret = ioctl(fuzz_fd, cmd, (void *)&s);
 			break;
+		case 3: {
+			/* Cancel what is queued: a cookie of the atoms, all, or junk. */
+			struct syslet_cancel cn = {
+				.cookie = (rnd() % 2) ? atoms[rnd() % NATOMS].cookie : rnd(),
+				.flags = (rnd() % 8) ? 0 : (__u32)rnd(),
+			};
+
+			if (rnd() % 4 == 0) {
+				cn.cookie = 0;
+				cn.flags = SYSLET_CANCEL_ALL;
+			}
+			cmd = SYSLET_IOC_CANCEL;
+			ret = ioctl(fuzz_fd, cmd, (rnd() % 8) ? (void *)&cn : (void *)(uintptr_t)some_address());
+			break;
+		}
 		default:
 			cmd = SYSLET_IOC_SUBMIT;
 			rep->submits++;

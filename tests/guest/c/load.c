@@ -41,6 +41,10 @@ static struct syslet_ring_map ring;
 static volatile int start, stop, reaping = 1;
 static long submitted, sync_done, async_done, duplicated, unknown, queued_total;
 static long most_threads, most_tasks;
+/* Cancels and deadlines: requests made, chains found, outcomes that say so. */
+static long cancels, cancel_found, halted;
+/* The next sequence number of each submitter, for the canceller. */
+static unsigned int next_seq[SUBMITTERS];
 
 static __u64 cookie(unsigned int t, unsigned int seq)
 {
@@ -67,6 +71,14 @@ static void account(__u64 c, int how)
 			       seen[t][seq]);
 	}
 	__atomic_add_fetch(how == SYNC_DONE ? &sync_done : &async_done, 1, __ATOMIC_RELAXED);
+}
+
+/* Accounts an outcome; counts those a cancel or a deadline stopped. */
+static void account_outcome(const struct syslet_outcome *o, int how)
+{
+	if (o->flags & (SYSLET_OUTCOME_CANCELLED | SYSLET_OUTCOME_TIMED_OUT))
+		__atomic_add_fetch(&halted, 1, __ATOMIC_RELAXED);
+	account(o->cookie, how);
 }
 
 static void *submitter(void *arg)
@@ -101,7 +113,12 @@ static void *submitter(void *arg)
 			a->cookie = cookie(t, seq + i);
 			state[t][seq + i] = SUBMITTED;
 		}
-		done = syslet_submit(fd, firsts, n, o, &queued);
+		/* A quarter of the batches have a deadline of 1 to 5 ms. */
+		if ((r >> 50) % 4 == 0)
+			done = syslet_submit_timeout(fd, firsts, n, o, SYSLET_SUBMIT_TIMEOUT,
+						     (__s64)(1 + (r >> 52) % 5) * 1000 * 1000, &queued);
+		else
+			done = syslet_submit(fd, firsts, n, o, &queued);
 		if (done < 0 || done + queued != n) {
 			printf("# submit returned %d, queued %u of %u\n", done, queued, n);
 			__atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED);
@@ -111,11 +128,12 @@ static void *submitter(void *arg)
 			if ((o[i].cookie >> 32) < SUBMITTERS && (__u32)o[i].cookie < MAX_SEQ)
 				seen[o[i].cookie >> 32][(__u32)o[i].cookie] =
 					i | done << 8 | queued << 16 | n << 24;
-			account(o[i].cookie, SYNC_DONE);
+			account_outcome(&o[i], SYNC_DONE);
 		}
 		__atomic_add_fetch(&submitted, n, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&queued_total, queued, __ATOMIC_RELAXED);
 		seq += n;
+		__atomic_store_n(&next_seq[t], seq, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -130,6 +148,20 @@ static void *feeder(void *arg)
 	while (reaping) {
 		if (write(pipes[i++ % SUBMITTERS][1], "f", 1) < 0)
 			usleep(1000);
+		/* Every third round, cancel one of a submitter's latest chains
+		 * (every queued chain now and then). */
+		if (i % 3 == 0 && !stop) {
+			unsigned int t = (i / 3) % SUBMITTERS;
+			unsigned int seq = __atomic_load_n(&next_seq[t], __ATOMIC_RELAXED);
+			int found = (i % 96 == 0) ? syslet_cancel(fd, 0, SYSLET_CANCEL_ALL)
+				    : seq ? syslet_cancel(fd, cookie(t, seq - 1 - i % 4), 0) : 0;
+
+			__atomic_add_fetch(&cancels, 1, __ATOMIC_RELAXED);
+			if (found > 0)
+				__atomic_add_fetch(&cancel_found, found, __ATOMIC_RELAXED);
+			else if (found < 0 && found != -ENOENT)
+				__atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED);
+		}
 		usleep(2000);
 	}
 	return NULL;
@@ -148,7 +180,7 @@ static void *reaper(void *arg)
 		long tasks = tap_live_threads();
 
 		for (int i = 0; i < n; i++)
-			account(o[i].cookie, ASYNC_DONE);
+			account_outcome(&o[i], ASYNC_DONE);
 		if (threads > most_threads)
 			most_threads = threads;
 		if (tasks > most_tasks)
@@ -200,13 +232,14 @@ TEST(every_chain_has_exactly_one_result_under_load)
 
 		while ((n = syslet_ring_reap(&ring, o, 16)) > 0)
 			for (int i = 0; i < n; i++)
-				account(o[i].cookie, ASYNC_DONE);
+				account_outcome(&o[i], ASYNC_DONE);
 	}
 	/* Lost: a submitted chain whose result never came, whatever the sums. */
 	lost = 0;
 	for (int t = 0; t < SUBMITTERS; t++)
 		for (int q = 0; q < MAX_SEQ; q++)
-			lost += state[t][q] == SUBMITTED;
+			if (state[t][q] == SUBMITTED && ++lost <= 5)
+				printf("# lost: cookie %d:%d\n", t, q);
 	overflowed = syslet_fdinfo_value(fd, "syslet-ring-overflow");
 	printf("# accounting: submitted %ld, completed-sync %ld, completed-async %ld, lost %ld, "
 	       "duplicated %ld, unknown %ld\n",
@@ -215,11 +248,15 @@ TEST(every_chain_has_exactly_one_result_under_load)
 	       "(RLIMIT_NPROC %d), spare starts failed %ld\n",
 	       queued_total, overflowed, most_threads, MAX_THREADS, most_tasks, NPROC,
 	       syslet_fdinfo_value(fd, "syslet-spares-failed"));
-	printf("# hardening: load, %d threads x %d s, sync and blocking chains, exact accounting "
+	printf("# cancels %ld (chains found %ld), chains stopped by a cancel or a deadline %ld\n",
+	       cancels, cancel_found, halted);
+	printf("# hardening: load, %d threads x %d s, sync and blocking chains, cancels and "
+	       "deadlines, exact accounting "
 	       "| %ld chains | %ld lost, %ld duplicated, %ld unknown, threads <= cap\n",
 	       SUBMITTERS, seconds, submitted, lost, duplicated, unknown);
 	CHECK(submitted > 0);
 	CHECK(queued_total > 0);
+	CHECK(halted > 0);
 	CHECK_EQ(lost, 0);
 	CHECK_EQ(sync_done + async_done, submitted);
 	CHECK_EQ(duplicated, 0);
