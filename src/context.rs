@@ -105,6 +105,10 @@ pub(crate) struct Context {
     owner: Owner,
     state: Atomic<u32>,
     atom_budget: Atomic<u32>,
+    /// File references held by submissions in progress (see
+    /// `SubmissionRef` in `device.rs`), so that `flush` can tell them from
+    /// the users' descriptors.
+    pub(crate) held_refs: Atomic<u32>,
     pub(crate) stats: Stats,
     #[pin]
     pub(crate) pool: Pool,
@@ -118,6 +122,7 @@ impl Context {
             owner,
             state: Atomic::new(STATE_NEW),
             atom_budget: Atomic::new(DEFAULT_ATOM_BUDGET),
+            held_refs: Atomic::new(0),
             stats: Stats::new(),
             pool <- Pool::new(DEFAULT_SPARES, DEFAULT_MAX_THREADS),
             completions <- Completions::new(),

@@ -24,6 +24,10 @@ use kernel::{
     seq_print,
     sync::{
         aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         poll::PollTable, //
     },
     uaccess::{
@@ -152,6 +156,20 @@ impl MiscDevice for SysletFile {
         })
     }
 
+    /// Each `close()`: when it closes the users' last descriptor (every
+    /// other reference is a submission's own), nobody can reap what is
+    /// queued any more: cancel it, so that the carriers stop, drop their
+    /// references and the context is released.
+    fn flush(this: Pin<&SysletFile>, file: &File) -> Result {
+        // SAFETY: `file` is valid for the call.
+        let refs = unsafe { bindings::file_count(file.as_ptr()) };
+        let held = u64::from(this.ctx.held_refs.load(Relaxed));
+        if refs as u64 <= held + 1 {
+            this.ctx.pool.cancel(0, true);
+        }
+        Ok(())
+    }
+
     fn show_fdinfo(this: Pin<&SysletFile>, m: &SeqFile, _file: &File) {
         let ctx = &this.ctx;
         seq_print!(m, "syslet-abi:\t{}\n", uapi::SYSLET_ABI_VERSION);
@@ -192,6 +210,40 @@ fn query(user: UserSlice) -> Result<isize> {
     Ok(0)
 }
 
+/// A file reference a submission holds while its chains may go
+/// asynchronous. It and the system call's own reference, if it has one,
+/// are counted in [`Context::held_refs`], so that `flush` can tell the
+/// users' references from the submissions'.
+struct SubmissionRef<'a> {
+    held: &'a Atomic<u32>,
+    /// 1, or 2 with the system call's own.
+    count: u32,
+    _file: ARef<File>,
+}
+
+impl<'a> SubmissionRef<'a> {
+    /// `call_ref`: whether the system call holds a reference of its own
+    /// (`syslet_files_shared()` at its start).
+    fn new(ctx: &'a Context, file: &File, call_ref: bool) -> Self {
+        let r = Self {
+            held: &ctx.held_refs,
+            count: 1 + u32::from(call_ref),
+            _file: file.into(),
+        };
+        // Counted only once the reference is taken: `flush` may then
+        // overcount the users' references, never undercount them.
+        r.held.add(r.count, Relaxed);
+        r
+    }
+}
+
+impl Drop for SubmissionRef<'_> {
+    fn drop(&mut self) {
+        // Before the reference goes (the field drops after this).
+        self.held.fetch_sub(self.count, Relaxed);
+    }
+}
+
 /// `SYSLET_IOC_SETUP`.
 fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
     let (mut reader, mut writer) = user.reader_writer();
@@ -204,6 +256,9 @@ fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
 
 /// `SYSLET_IOC_SUBMIT`: run each chain of the batch in turn.
 fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
+    // Before anything here can make a thread (see `SubmissionRef`).
+    // SAFETY: no preconditions.
+    let call_ref = unsafe { bindings::syslet_files_shared() };
     let (mut reader, mut writer) = user.reader_writer();
     let mut req: uapi::syslet_submit = reader.read()?;
     const KNOWN: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY
@@ -241,7 +296,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     // ioctl's own reference is not taken when the process had one thread
     // at entry, and a spare that takes over may close the file while we
     // still run its chains. Dropped last, after `Takeover::finish`.
-    let _file_ref: Option<ARef<File>> = (!sync_only).then(|| file.into());
+    let _file_ref = (!sync_only).then(|| SubmissionRef::new(ctx, file, call_ref));
     if !sync_only {
         ctx.pool.replenish(&ctx.stats);
     }

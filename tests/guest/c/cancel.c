@@ -370,3 +370,72 @@ TEST(bad_timeouts_are_einval)
 				       SYSLET_SUBMIT_TIMEOUT | SYSLET_SUBMIT_TIMEOUT_ABS, -1, NULL),
 		 -EINVAL);
 }
+
+/* Threads of this process: back to @n within a second, or -1. */
+static int threads_settle_to(int n)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (tap_live_threads() == n)
+			return n;
+		usleep(1000);
+	}
+	return -1;
+}
+
+/*
+ * Closing the program's last reference (the ring unmapped, the last
+ * descriptor closed) cancels what is queued: the carrier stops at once,
+ * the context is released and every thread it made exits. The cancelled
+ * read took nothing from its pipe.
+ */
+TEST(closing_the_last_reference_cancels_what_is_queued)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	CHECK_EQ(tap_live_threads(), 1);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	CHECK(tap_live_threads() >= 2);
+	syslet_ring_munmap(&c.ring);
+	CHECK(close(c.fd) == 0);
+	CHECK_EQ(threads_settle_to(1), 1);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(read(p[0], &buf, 1) == 1);
+}
+
+/*
+ * A mapped ring is a reference too: closing the descriptor leaves the
+ * chains running, and their completions still arrive in the mapping.
+ */
+TEST(a_mapped_ring_keeps_queued_chains_after_close)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	a.cookie = 77;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	CHECK(close(c.fd) == 0);
+	usleep(20 * 1000);
+	CHECK(write(p[1], "x", 1) == 1);
+	for (int i = 0; i < 1000 && !syslet_ring_ready(&c.ring); i++)
+		usleep(1000);
+	CHECK_EQ(syslet_ring_reap(&c.ring, &o, 1), 1);
+	CHECK_EQ(o.cookie, 77);
+	CHECK_EQ(o.result, 1);
+	syslet_ring_munmap(&c.ring);
+	CHECK_EQ(threads_settle_to(1), 1);
+}
