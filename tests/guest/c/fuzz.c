@@ -162,7 +162,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 	printf("# %ld went asynchronous, %ld completions reaped, %ld ring heads scribbled,"
 	       " %ld ring remaps, %ld descriptor swaps\n",
 	       rep->went_async, rep->reaped, rep->scribbled, rep->remapped, rep->swapped);
-	printf("# hardening: fuzzed submissions, set-ups and waits, unprivileged, fixed seed "
+	printf("# hardening: fuzzed submissions (deadlines among them), set-ups, waits and cancels, unprivileged, fixed seed "
 	       "| %ld submissions (%ld calls) | %ld unexpected returns, log clean\n",
 	       rep->submits, rep->done, rep->odd);
 	if (rep->odd)

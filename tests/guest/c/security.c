@@ -85,6 +85,7 @@ TEST(a_context_passed_to_another_user_is_ebadfd)
 		bad |= syslet_submit(fd, &first, 1, NULL, NULL) != -EBADFD;
 		bad |= syslet_setup(fd, &s) != -EBADFD;
 		bad |= syslet_wait(fd, 1, 0) != -EBADFD;
+		bad |= syslet_cancel(fd, 0, SYSLET_CANCEL_ALL) != -EBADFD;
 		bad |= mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED || errno != EBADFD;
 		bad |= syslet_query(fd, &q) != 0;	/* what the device is: harmless */
 		bad |= write(sv[1], "x", 1) != 1;
