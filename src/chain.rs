@@ -98,9 +98,15 @@ impl Outcome {
         out
     }
 
-    /// Whether `SYSLET_IOC_CANCEL` or a deadline stopped the chain.
-    pub(crate) fn halted(&self) -> bool {
-        self.flags & (uapi::SYSLET_OUTCOME_CANCELLED | uapi::SYSLET_OUTCOME_TIMED_OUT) != 0
+    /// Counts the chain in `stats` if `SYSLET_IOC_CANCEL` or a deadline
+    /// stopped it.
+    pub(crate) fn count_halt(&self, stats: &Stats) {
+        if self.flags & uapi::SYSLET_OUTCOME_CANCELLED != 0 {
+            Stats::bump(&stats.cancelled);
+        }
+        if self.flags & uapi::SYSLET_OUTCOME_TIMED_OUT != 0 {
+            Stats::bump(&stats.timed_out);
+        }
     }
 }
 
@@ -282,9 +288,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &dyn Stop) -> Outcome {
     if out.flags & uapi::SYSLET_OUTCOME_ABORTED != 0 {
         Stats::bump(&ctx.stats.aborted);
     }
-    if out.halted() {
-        Stats::bump(&ctx.stats.cancelled);
-    }
+    out.count_halt(&ctx.stats);
     Stats::bump(&ctx.stats.chains);
     out
 }

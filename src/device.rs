@@ -55,7 +55,6 @@ use crate::{
         MAX_ATOM_BUDGET,
         MAX_BATCH, //
     },
-    stats::Stats,
     teardown,
     threads::{
         Takeover,
@@ -359,8 +358,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
         let outcome = if let Some(why) = takeover.halted_before_start(i) {
-            Stats::bump(&ctx.stats.cancelled);
-            Outcome::stopped_before_start(first, cancel.first_cookie(i), why)
+            let o = Outcome::stopped_before_start(first, cancel.first_cookie(i), why);
+            o.count_halt(&ctx.stats);
+            o
         } else if sync_only {
             chain::run(ctx, first, &takeover)
         } else {

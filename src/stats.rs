@@ -36,8 +36,9 @@ pub(crate) struct Stats {
     /// Spares sent away at a hand-off because they could not take the
     /// caller's context: another security identity or FPU image.
     pub(crate) retired: Atomic<u64>,
-    /// Chains stopped by `SYSLET_IOC_CANCEL`.
+    /// Chains stopped by `SYSLET_IOC_CANCEL`, and by a deadline.
     pub(crate) cancelled: Atomic<u64>,
+    pub(crate) timed_out: Atomic<u64>,
 }
 
 impl Stats {
@@ -54,6 +55,7 @@ impl Stats {
             spawn_failed: Atomic::new(0),
             retired: Atomic::new(0),
             cancelled: Atomic::new(0),
+            timed_out: Atomic::new(0),
         }
     }
 
@@ -100,5 +102,6 @@ impl Stats {
             self.retired.load(Relaxed)
         );
         seq_print!(m, "syslet-cancelled:\t{}\n", self.cancelled.load(Relaxed));
+        seq_print!(m, "syslet-timed-out:\t{}\n", self.timed_out.load(Relaxed));
     }
 }

@@ -304,6 +304,8 @@ TEST(a_20ms_timeout_on_a_queued_pipe_read)
 	CHECK_EQ(o.result, -ETIME);
 	CHECK_EQ(o.atoms_run, 1);
 	CHECK(o.flags & SYSLET_OUTCOME_TIMED_OUT);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-timed-out"), 1);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-cancelled"), 0);
 	/* The carrier's next sleeps are whole again. */
 	CHECK(write(p[1], "x", 1) == 1);
 	CHECK(read(p[0], &buf, 1) == 1);

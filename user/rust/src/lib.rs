@@ -219,6 +219,12 @@ pub struct Outcome {
     pub stopped: bool,
     /// An error of the chain itself ended it (bad atom, refused call, ...).
     pub aborted: bool,
+    /// A seccomp KILL action ended it (the process dies).
+    pub killed: bool,
+    /// [`Syslet::cancel`] stopped it (`-ECANCELED`).
+    pub cancelled: bool,
+    /// Its submission's deadline stopped it (`-ETIME`).
+    pub timed_out: bool,
 }
 
 impl From<sys::syslet_outcome> for Outcome {
@@ -230,6 +236,9 @@ impl From<sys::syslet_outcome> for Outcome {
             atoms_run: o.atoms_run,
             stopped: o.flags & sys::SYSLET_OUTCOME_STOPPED != 0,
             aborted: o.flags & sys::SYSLET_OUTCOME_ABORTED != 0,
+            killed: o.flags & sys::SYSLET_OUTCOME_KILLED != 0,
+            cancelled: o.flags & sys::SYSLET_OUTCOME_CANCELLED != 0,
+            timed_out: o.flags & sys::SYSLET_OUTCOME_TIMED_OUT != 0,
         }
     }
 }
@@ -517,8 +526,9 @@ impl Syslet {
 
     /// Runs a batch of chains that may go asynchronous when an atom blocks
     /// (`flags` are `SYSLET_SUBMIT_*` bits). If they do, this returns on
-    /// another kernel task (`gettid()` changes) while the rest of the batch
-    /// carries on in the kernel; its completions come through the [`Ring`].
+    /// another kernel task (the same thread id: the program cannot tell)
+    /// while the rest of the batch carries on in the kernel; its
+    /// completions come through the [`Ring`].
     ///
     /// # Safety
     ///
@@ -530,6 +540,32 @@ impl Syslet {
         outcomes: &mut [Outcome],
         flags: u32,
     ) -> io::Result<Submitted> {
+        // SAFETY: the caller's guarantees are ours.
+        unsafe { self.submit_timeout(firsts, outcomes, flags, None) }
+    }
+
+    /// [`Syslet::submit_with`] with a deadline for every chain of the batch
+    /// (`SYSLET_SUBMIT_TIMEOUT`): a chain still running after `timeout`,
+    /// and the chains after it, end with `SYSLET_OUTCOME_TIMED_OUT` and
+    /// `-ETIME`. `None`: no deadline.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Syslet::submit_with`].
+    pub unsafe fn submit_timeout(
+        &self,
+        firsts: &[&Atom],
+        outcomes: &mut [Outcome],
+        mut flags: u32,
+        timeout: Option<std::time::Duration>,
+    ) -> io::Result<Submitted> {
+        let timeout_ns = match timeout {
+            Some(t) => {
+                flags |= sys::SYSLET_SUBMIT_TIMEOUT;
+                i64::try_from(t.as_nanos()).unwrap_or(i64::MAX).max(1)
+            }
+            None => 0,
+        };
         if outcomes.len() != firsts.len() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
@@ -541,6 +577,7 @@ impl Syslet {
                 .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
             flags,
             outcomes: raw_outcomes.as_mut_ptr() as u64,
+            timeout_ns,
             ..Default::default()
         };
         // SAFETY: `req`, `chains` and `raw_outcomes` live across the call and

@@ -190,6 +190,61 @@ fn blocking_read_completes_through_the_ring() -> Result<(), String> {
     Ok(())
 }
 
+/// A read nobody feeds, cancelled by cookie; then one given a deadline.
+fn cancel_and_deadline() -> Result<(), String> {
+    let dev = open()?;
+    let setup = dev
+        .setup_with(sys::syslet_setup {
+            spares: 1,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
+    let mut p = [0i32; 2];
+    // SAFETY: `p` has room for the two descriptors.
+    ensure!(unsafe { libc::pipe(p.as_mut_ptr()) } == 0);
+    let mut buf = [0u8; 1];
+    let read = Atom::syscall(libc::SYS_read)
+        .arg(0, p[0] as u64)
+        .arg(1, buf.as_mut_ptr() as u64)
+        .arg(2, 1)
+        .cookie(0xca);
+    wait_for_spares(&dev, 1)?;
+    // SAFETY: the atom and the buffer live until the completion is reaped.
+    let submitted = unsafe { dev.submit_with(&[&read], &mut [syslet::Outcome::default()], 0) }
+        .map_err(|e| e.to_string())?;
+    ensure!(matches!(submitted, syslet::Submitted::Queued { .. }), "{submitted:?}");
+    ensure!(dev.cancel(0xca).map_err(|e| e.to_string())? == 1);
+    dev.wait(1, Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = ring.completions().collect();
+    ensure!(
+        got.len() == 1 && got[0].cancelled && got[0].result == -(libc::ECANCELED as i64),
+        "{got:?}"
+    );
+    ensure!(dev.cancel(0xca).is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT)));
+    wait_for_spares(&dev, 1)?;
+    // SAFETY: as above.
+    let submitted = unsafe {
+        dev.submit_timeout(
+            &[&read],
+            &mut [syslet::Outcome::default()],
+            0,
+            Some(std::time::Duration::from_millis(20)),
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    ensure!(matches!(submitted, syslet::Submitted::Queued { .. }), "{submitted:?}");
+    dev.wait(1, Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let got: Vec<_> = ring.completions().collect();
+    ensure!(
+        got.len() == 1 && got[0].timed_out && got[0].result == -(libc::ETIME as i64),
+        "{got:?}"
+    );
+    Ok(())
+}
+
 const CASES: &[(&str, Case)] = &[
     ("rust_query_reports_abi_version", query_reports_abi_version),
     ("rust_unknown_ioctl_is_enotty", unknown_ioctl_is_enotty),
@@ -213,6 +268,7 @@ const CASES: &[(&str, Case)] = &[
         "rust_blocking_read_completes_through_the_ring",
         blocking_read_completes_through_the_ring,
     ),
+    ("rust_cancel_and_deadline", cancel_and_deadline),
 ];
 
 fn main() {
