@@ -128,6 +128,9 @@ pub(crate) struct Completions {
     /// Places promised: chains running asynchronously plus overflow.
     reserved: Atomic<u32>,
     limit: Atomic<u32>,
+    /// Nobody can read the completions any more (the program closed its
+    /// last reference): they are dropped instead of posted.
+    orphaned: Atomic<bool>,
 }
 
 impl Completions {
@@ -140,7 +143,14 @@ impl Completions {
             posted <- new_poll_condvar!("Completions::posted"),
             reserved: Atomic::new(0),
             limit: Atomic::new(0),
+            orphaned: Atomic::new(false),
         })
+    }
+
+    /// The program closed its last reference to the context: completions
+    /// posted from now on go nowhere (their places are given back).
+    pub(crate) fn orphan(&self) {
+        self.orphaned.store(true, Relaxed);
     }
 
     /// Creates the ring and sizes the overflow. Once, before the first
@@ -188,6 +198,10 @@ impl Completions {
 
     /// Posts a completion whose place was reserved.
     pub(crate) fn post(&self, outcome: uapi::syslet_outcome) {
+        if self.orphaned.load(Relaxed) {
+            self.unreserve(1);
+            return;
+        }
         let mut st = self.state.lock();
         let mut freed = st.flush();
         let direct = st.overflow.len == 0

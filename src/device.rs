@@ -158,12 +158,13 @@ impl MiscDevice for SysletFile {
     /// Each `close()`: when it closes the users' last descriptor (every
     /// other reference is a submission's own), nobody can reap what is
     /// queued any more: cancel it, so that the carriers stop, drop their
-    /// references and the context is released.
+    /// references and the context is released, and post nothing.
     fn flush(this: Pin<&SysletFile>, file: &File) -> Result {
         // SAFETY: `file` is valid for the call.
         let refs = unsafe { bindings::file_count(file.as_ptr()) };
         let held = u64::from(this.ctx.held_refs.load(Relaxed));
         if refs as u64 <= held + 1 {
+            this.ctx.completions.orphan();
             this.ctx.pool.cancel(0, true);
         }
         Ok(())
