@@ -200,8 +200,9 @@ struct syslet_setup {
  * in the kernel, under the id the spare had, and then parks as a spare
  * itself (the spares a context keeps can thus grow up to max_threads).
  * No hand-off happens (the atom blocks synchronously) while the caller is
- * traced or traces a task, owns a PI futex with waiters, has used
- * io_uring, or is SCHED_DEADLINE. Otherwise the ioctl returns 0 once every
+ * traced or traces a task, owns a PI futex with waiters, has io_uring
+ * state tied to it (registered ring fds, a single-issuer ring, requests in
+ * flight), or is SCHED_DEADLINE. Otherwise the ioctl returns 0 once every
  * chain has run, with @done = @nr_chains and @queued = 0 -- or earlier, between two
  * chains, if a signal is pending for the caller: then @done < @nr_chains,
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL
