@@ -43,7 +43,7 @@
 //!
 //! A chain whose atom blocks goes asynchronous: a spare thread takes over
 //! the caller, [`Syslet::submit_with`] returns [`Submitted::Queued`] at once
-//! (on another kernel task: `gettid()` changes), and the chain's outcome
+//! (on another kernel task, with the same thread id), and the chain's outcome
 //! arrives in the mapped [`Ring`]:
 //!
 //! ```no_run
