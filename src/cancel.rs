@@ -39,19 +39,21 @@ pub(crate) struct Cancel {
     asked: Atomic<u32>,
     /// The cookie of the atom the running chain runs.
     cookie: Atomic<u64>,
-    /// The cookie of each chain's first atom (0 if it could not be read:
-    /// that chain ends with EFAULT when it starts).
+    /// The cookie of the first atom of each chain after the first (0 if
+    /// it could not be read: that chain ends with EFAULT when it starts).
+    /// The first chain runs at once and publishes its own; a submission
+    /// of one chain, the common case, allocates and reads nothing here.
     firsts: KVec<u64>,
 }
 
 impl Cancel {
-    /// Reads the first-atom cookie of each chain that starts at an address
-    /// in `chains`.
+    /// Reads the first-atom cookie of each chain but the first that
+    /// starts at an address in `chains`.
     pub(crate) fn new(chains: &[u64]) -> Result<Self> {
-        let mut firsts = KVec::with_capacity(chains.len(), GFP_KERNEL)?;
-        for &first in chains {
-            let at = first.checked_add(core::mem::offset_of!(crate::uapi::syslet_atom, cookie) as u64);
-            firsts.push(at.and_then(|a| crate::chain::read_u64(a).ok()).unwrap_or(0), GFP_KERNEL)?;
+        let rest = chains.get(1..).unwrap_or(&[]);
+        let mut firsts = KVec::with_capacity(rest.len(), GFP_KERNEL)?;
+        for &first in rest {
+            firsts.push(first_cookie(first), GFP_KERNEL)?;
         }
         Ok(Self {
             asked: Atomic::new(0),
@@ -71,10 +73,26 @@ impl Cancel {
         self.asked.load(Relaxed) != 0
     }
 
-    /// The first-atom cookie of chain `i`.
-    pub(crate) fn first_cookie(&self, i: usize) -> u64 {
-        self.firsts.get(i).copied().unwrap_or(0)
+    /// The first-atom cookie of chain `i`, which starts at `first`.
+    pub(crate) fn first_cookie(&self, i: usize, first: u64) -> u64 {
+        match i.checked_sub(1).and_then(|j| self.firsts.get(j)) {
+            Some(&c) => c,
+            None => first_cookie(first),
+        }
     }
+
+    /// The chains the submission has.
+    fn chains(&self) -> usize {
+        self.firsts.len() + 1
+    }
+}
+
+/// The cookie of the atom at user address `first` (0 if unreadable).
+fn first_cookie(first: u64) -> u64 {
+    first
+        .checked_add(core::mem::offset_of!(crate::uapi::syslet_atom, cookie) as u64)
+        .and_then(|a| crate::chain::read_u64(a).ok())
+        .unwrap_or(0)
 }
 
 /// A carrier's marks, kept in `PoolInner` (under `Pool::inner`) beside its
@@ -131,11 +149,11 @@ impl Marks {
         let c = unsafe { &*self.cancel };
         let mut found = 0;
         let mut running = false;
-        for i in self.running..c.firsts.len().min(MARK_WORDS * 64) {
+        for i in self.running..c.chains().min(MARK_WORDS * 64) {
             let cookie = if i == self.running {
                 c.cookie.load(Relaxed)
             } else {
-                c.firsts[i]
+                c.firsts[i - 1]
             };
             if !matches(cookie) || self.stopped(i) {
                 continue;

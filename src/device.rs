@@ -309,13 +309,12 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if to_ring && !ctx.completions.reserve(req.nr_chains) {
         return Err(EBUSY);
     }
-    // What SYSLET_IOC_CANCEL sees of the chains once they are queued, and
-    // the cookies of chains a deadline stops before they start (the
-    // first-atom cookies are read only if either can happen).
+    // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
+    // first-atom cookies are read only if they can be).
     // The deadline runs from here; it is cancelled when `_timer` goes, at
     // the latest on the way out of this function.
     let _timer = deadline.as_ref().zip(timeout).and_then(|(d, ns)| d.as_ref().start(ns));
-    let cancel = match Cancel::new(if sync_only && timeout.is_none() { &[] } else { &chains[..] }) {
+    let cancel = match Cancel::new(if sync_only { &[] } else { &chains[..] }) {
         Ok(c) => c,
         Err(e) => {
             if to_ring {
@@ -359,7 +358,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
         let outcome = if let Some(why) = takeover.halted_before_start(i) {
-            let o = Outcome::stopped_before_start(first, cancel.first_cookie(i), why);
+            let o = Outcome::stopped_before_start(first, cancel.first_cookie(i, first), why);
             o.count_halt(&ctx.stats);
             o
         } else if sync_only {

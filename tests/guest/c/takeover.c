@@ -20,6 +20,7 @@
 #include <time.h>
 #include <xmmintrin.h>
 
+#include "../../../bench/uring.h"
 #include "nap.h"
 #include "tap.h"
 
@@ -815,6 +816,33 @@ TEST(a_thread_bound_to_an_io_uring_ring_stays_synchronous)
 			usleep(10 * 1000);
 	}
 	CHECK(async);
+}
+
+/*
+ * A thread that used io_uring (a plain ring, its read completed and
+ * reaped; the ring still open) is not held back: nothing of io_uring's is
+ * tied to its task then (the task references io_uring keeps cached are
+ * not requests in flight).
+ */
+TEST(a_thread_that_used_io_uring_still_hands_off)
+{
+	struct uring u = { 0 };
+	struct nap n;
+	char buf[4];
+	int fd = nap_ctx(&n, 2, 20 * 1000 * 1000), file, async = 0;
+
+	file = open("/tmp/uring-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(file >= 0 && write(file, "abcd", 4) == 4);
+	CHECK_EQ(uring_init(&u, 8), 0);
+	uring_prep_read(&u, file, buf, 4, 0, 0, 1);
+	CHECK_EQ(uring_enter(&u, 1, 1), 1);
+	CHECK_EQ(uring_reap(&u), 1);
+	CHECK(memcmp(buf, "abcd", 4) == 0);
+	for (int i = 0; i < 3; i++)
+		async += nap_run(fd, &n);
+	CHECK(async >= 2);
+	uring_exit(&u);
+	close(file);
 }
 
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
