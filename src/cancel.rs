@@ -63,12 +63,14 @@ impl Cancel {
     }
 
     /// The running chain is about to run the atom with `cookie`.
+    #[inline]
     pub(crate) fn at_atom(&self, cookie: u64) {
         self.cookie.store(cookie, Relaxed);
     }
 
     /// Whether any chain of the submission was marked (then the marks
     /// must be read under `Pool::inner`).
+    #[inline]
     pub(crate) fn asked(&self) -> bool {
         self.asked.load(Relaxed) != 0
     }

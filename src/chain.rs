@@ -201,7 +201,7 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
 
 /// Runs the chain that starts at user address `first`; `stop` says when
 /// it was cancelled.
-pub(crate) fn run(ctx: &Context, first: u64, stop: &dyn Stop) -> Outcome {
+pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
     let mut out = Outcome::default();
     let budget = ctx.atom_budget();
     let mut addr = first;

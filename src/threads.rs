@@ -736,8 +736,14 @@ impl<'a> Takeover<'a> {
 }
 
 impl Stop for Takeover<'_> {
+    #[inline]
     fn before_atom(&self, cookie: u64) -> Option<Halt> {
+        // The cookie is published even before a hand-off: the chain
+        // running then goes on as a queued one.
         self.cancel.at_atom(cookie);
+        if self.deadline.is_none() && !self.cancel.asked() {
+            return None;
+        }
         self.halted_now()
     }
 
