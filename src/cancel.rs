@@ -155,7 +155,8 @@ impl Marks {
             let cookie = if i == self.running {
                 c.cookie.load(Relaxed)
             } else {
-                c.firsts[i - 1]
+                // `i` > `running` >= 0, and `i` < `firsts.len()` + 1.
+                c.firsts.get(i - 1).copied().unwrap_or(0)
             };
             if !matches(cookie) || self.stopped(i) {
                 continue;
