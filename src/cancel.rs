@@ -51,9 +51,12 @@ impl Cancel {
     /// starts at an address in `chains`.
     pub(crate) fn new(chains: &[u64]) -> Result<Self> {
         let rest = chains.get(1..).unwrap_or(&[]);
-        let mut firsts = KVec::with_capacity(rest.len(), GFP_KERNEL)?;
-        for &first in rest {
-            firsts.push(first_cookie(first), GFP_KERNEL)?;
+        let mut firsts = KVec::new();
+        if !rest.is_empty() {
+            firsts.reserve(rest.len(), GFP_KERNEL)?;
+            for &first in rest {
+                firsts.push(first_cookie(first), GFP_KERNEL)?;
+            }
         }
         Ok(Self {
             asked: Atomic::new(0),

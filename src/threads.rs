@@ -580,6 +580,9 @@ pub(crate) struct Takeover<'a> {
     may_go_async: bool,
     /// What the carrier publishes for `SYSLET_IOC_CANCEL`.
     cancel: &'a Cancel,
+    /// The cookie of the atom running, kept here (plain: only current and
+    /// its hook touch it) and published in `cancel` once carried.
+    cookie: Cell<u64>,
     /// The submission's deadline, if it has one.
     deadline: Option<&'a Deadline>,
 }
@@ -609,6 +612,7 @@ impl<'a> Takeover<'a> {
             prereserved,
             may_go_async,
             cancel,
+            cookie: Cell::new(0),
             deadline,
         }
     }
@@ -738,10 +742,14 @@ impl<'a> Takeover<'a> {
 impl Stop for Takeover<'_> {
     #[inline]
     fn before_atom(&self, cookie: u64) -> Option<Halt> {
-        // The cookie is published even before a hand-off: the chain
-        // running then goes on as a queued one.
-        self.cancel.at_atom(cookie);
-        if self.deadline.is_none() && !self.cancel.asked() {
+        // Published for `SYSLET_IOC_CANCEL` only once carried; the hand-off
+        // publishes the cookie of the atom running then.
+        self.cookie.set(cookie);
+        let taken = self.taken();
+        if taken {
+            self.cancel.at_atom(cookie);
+        }
+        if self.deadline.is_none() && !(taken && self.cancel.asked()) {
             return None;
         }
         self.halted_now()
@@ -837,6 +845,7 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // From now on `SYSLET_IOC_CANCEL` may stop the submission's chains: the
     // caller's frame, where the `Cancel` lives, lasts until
     // `Takeover::finish` unpublishes it.
+    t.cancel.at_atom(t.cookie.get());
     pool.inner.lock().marks[own.index] = Marks::new(t.cancel, done as usize);
     t.carrier.set(own.index);
     t.taken.set(true);
