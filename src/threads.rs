@@ -362,14 +362,19 @@ impl Pool {
         inner.threads()
     }
 
-    /// Frees the slots whose thread has gone, to user space or for good.
-    /// `completion_done()` does not consume the completion: `wait_gone`
-    /// may still wait for it.
+    /// Frees the slots whose thread has gone, to user space or for good:
+    /// Leaving ones, and Busy ones whose thread died without leaving (a
+    /// spare killed while it handled a signal: another thread's execve()
+    /// kills the others that way). `completion_done()` does not consume
+    /// the completion: `wait_gone` may still wait for it.
     fn reap(&self, inner: &mut PoolInner) {
         for (s, slot) in inner.slots.iter_mut().zip(self.slots.iter()) {
-            // SAFETY: `exited` is initialised; a Leaving slot is not
-            // prepared again before it is Free.
-            if s.state == SlotState::Leaving && unsafe { bindings::completion_done(slot.exited.get()) }
+            // SAFETY: `exited` is initialised; a Leaving or Busy slot is
+            // not prepared again before it is Free, and a slot is prepared
+            // under `Pool::inner` before it is Busy (so a Busy slot's
+            // `exited` is its own thread's).
+            if matches!(s.state, SlotState::Leaving | SlotState::Busy)
+                && unsafe { bindings::completion_done(slot.exited.get()) }
             {
                 *s = SlotInner {
                     state: SlotState::Free,
@@ -479,12 +484,16 @@ impl Pool {
                 }
                 // None: the thread cap, or dying; not a failure.
                 match self.take_slot(&mut inner, SlotState::Busy, ptr::null_mut()) {
-                    Some(slot) => slot,
+                    Some(slot) => {
+                        // SAFETY: taken from Free just now. Under the lock,
+                        // so that `reap` never sees this Busy slot with the
+                        // last thread's completed `exited`.
+                        unsafe { slot.prepare(self) };
+                        slot
+                    }
                     None => return,
                 }
             };
-            // SAFETY: taken from Free just now.
-            unsafe { slot.prepare(self) };
             // SAFETY: `st` is initialised and, with `exited`, stays valid
             // until `exited` completes: the slot is not prepared again
             // before `reap` sees that, and the pool outlives its threads

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -704,4 +705,85 @@ TEST(threads_made_while_the_leadership_moves_can_exec)
 		CHECK(WIFEXITED(status));
 		CHECK_EQ(WEXITSTATUS(status), 0);
 	}
+}
+
+/*
+ * After another thread's execve() (which kills the parked spares while
+ * they wait) a context kept across the exec (no O_CLOEXEC) goes on: the
+ * dead spares' places are freed and new spares made. The new image runs
+ * this before main() when SYSLET_AFTER_EXEC says which descriptor and ring
+ * size to use, and exits 0 if a nap went asynchronous.
+ */
+__attribute__((constructor)) static void after_exec(void)
+{
+	const char *env = getenv("SYSLET_AFTER_EXEC");
+	struct nap n;
+	int fd, async = 0;
+	size_t ring_size;
+
+	if (!env || sscanf(env, "%d:%zu", &fd, &ring_size) != 2)
+		return;
+	n.ring.hdr = mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (n.ring.hdr == MAP_FAILED)
+		_exit(10);
+	n.ring.entries = (void *)((char *)n.ring.hdr + n.ring.hdr->entries_offset);
+	n.ring.size = ring_size;
+	n.ts = (struct timespec){ 0, NAP_NS };
+	syslet_atom_prep(&n.atom, SYS_nanosleep, syslet_ptr(&n.ts), 0, 0, 0, 0, 0);
+	for (int i = 0; i < 20 && !async; i++) {
+		struct syslet_outcome o;
+		int ret = syslet_run(fd, &n.atom, &o);
+
+		if (ret == 0 && syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL) != 1)
+			_exit(11);
+		async = ret == 0;
+		if (!async)
+			usleep(20 * 1000);
+	}
+	_exit(async ? 0 : 12);
+}
+
+static void *exec_self(void *arg)
+{
+	execl("/proc/self/exe", "after-exec", (char *)NULL);
+	(void)arg;
+	return (void *)1;
+}
+
+TEST(a_context_kept_across_exec_gets_new_spares)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_setup s = { .spares = 2, .max_threads = 4 };
+		struct syslet_ring_map ring = { 0 };
+		struct syslet_outcome o;
+		struct syslet_atom a;
+		struct timespec ts = { 0, NAP_NS };
+		char env[64];
+		pthread_t t;
+		int fd = open(SYSLET_DEVICE, O_RDWR);	/* kept across exec */
+
+		if (fd < 0 || syslet_setup(fd, &s) || syslet_ring_mmap(fd, &s, &ring))
+			_exit(2);
+		for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 2; i++)
+			usleep(10 * 1000);
+		syslet_atom_prep(&a, SYS_nanosleep, syslet_ptr(&ts), 0, 0, 0, 0, 0);
+		if (syslet_run(fd, &a, &o) != 0 ||
+		    syslet_wait_reap(fd, &ring, &o, 1, 1, 5000000000LL) != 1)
+			_exit(3);
+		for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 2; i++)
+			usleep(10 * 1000);
+		snprintf(env, sizeof(env), "%d:%llu", fd, (unsigned long long)s.ring_size);
+		setenv("SYSLET_AFTER_EXEC", env, 1);
+		if (pthread_create(&t, NULL, exec_self, NULL) != 0)
+			_exit(4);
+		pthread_join(t, NULL);
+		_exit(5);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
 }
