@@ -147,7 +147,8 @@ fn wait_for_spares(dev: &Syslet, want: u32) -> Result<(), String> {
     Err(format!("no {want} spares parked"))
 }
 
-fn blocking_read_completes_through_the_ring() -> Result<(), String> {
+/// A context with one spare to keep parked, and its ring mapped.
+fn open_with_ring() -> Result<(Syslet, syslet::Ring), String> {
     let dev = open()?;
     let setup = dev
         .setup_with(sys::syslet_setup {
@@ -155,7 +156,12 @@ fn blocking_read_completes_through_the_ring() -> Result<(), String> {
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-    let mut ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
+    let ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
+    Ok((dev, ring))
+}
+
+fn blocking_read_completes_through_the_ring() -> Result<(), String> {
+    let (dev, mut ring) = open_with_ring()?;
     wait_for_spares(&dev, 1)?;
     let mut p = [0i32; 2];
     // SAFETY: `p` has room for the two descriptors.
@@ -192,14 +198,7 @@ fn blocking_read_completes_through_the_ring() -> Result<(), String> {
 
 /// A read nobody feeds, cancelled by cookie; then one given a deadline.
 fn cancel_and_deadline() -> Result<(), String> {
-    let dev = open()?;
-    let setup = dev
-        .setup_with(sys::syslet_setup {
-            spares: 1,
-            ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
-    let mut ring = dev.map_ring(setup.ring_size).map_err(|e| e.to_string())?;
+    let (dev, mut ring) = open_with_ring()?;
     let mut p = [0i32; 2];
     // SAFETY: `p` has room for the two descriptors.
     ensure!(unsafe { libc::pipe(p.as_mut_ptr()) } == 0);
