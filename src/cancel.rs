@@ -36,7 +36,7 @@ const MARK_WORDS: usize = 4;
 pub(crate) struct Cancel {
     /// Set once a chain of this submission was marked: the carrier's
     /// checks take `Pool::inner` only then.
-    asked: Atomic<u32>,
+    asked: Atomic<bool>,
     /// The cookie of the atom the running chain runs.
     cookie: Atomic<u64>,
     /// The cookie of the first atom of each chain after the first (0 if
@@ -59,7 +59,7 @@ impl Cancel {
             }
         }
         Ok(Self {
-            asked: Atomic::new(0),
+            asked: Atomic::new(false),
             cookie: Atomic::new(0),
             firsts,
         })
@@ -75,7 +75,7 @@ impl Cancel {
     /// must be read under `Pool::inner`).
     #[inline]
     pub(crate) fn asked(&self) -> bool {
-        self.asked.load(Relaxed) != 0
+        self.asked.load(Relaxed)
     }
 
     /// The first-atom cookie of chain `i`, which starts at `first`.
@@ -169,7 +169,7 @@ impl Marks {
             running |= i == self.running;
         }
         if found > 0 {
-            c.asked.store(1, Relaxed);
+            c.asked.store(true, Relaxed);
         }
         (found, running)
     }

@@ -45,7 +45,7 @@ pub(crate) struct Deadline {
     timer: HrTimer<Self>,
     /// The task running the submission: current, in its ioctl.
     task: *mut bindings::task_struct,
-    expired: Atomic<u32>,
+    expired: Atomic<bool>,
 }
 
 // SAFETY: `task` is only handed to `syslet_interrupt()`, which may be called
@@ -65,7 +65,7 @@ impl HrTimerCallback for Deadline {
     type Pointer<'a> = Pin<&'a Self>;
 
     fn run(this: Pin<&Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
-        this.expired.store(1, Relaxed);
+        this.expired.store(true, Relaxed);
         // SAFETY: the task runs the submission until the timer is cancelled,
         // which waits for this callback (module comment).
         unsafe { bindings::syslet_interrupt(this.task) };
@@ -101,7 +101,7 @@ impl Deadline {
                 timer <- HrTimer::new(),
                 // SAFETY: no preconditions.
                 task: unsafe { bindings::get_current() },
-                expired: Atomic::new(0),
+                expired: Atomic::new(false),
             }),
             GFP_KERNEL,
         )
@@ -112,7 +112,7 @@ impl Deadline {
     /// callback) when the handle is dropped.
     pub(crate) fn start(self: Pin<&Self>, ns: i64) -> Option<PinHrTimerHandle<'_, Self>> {
         if ns <= 0 {
-            self.expired.store(1, Relaxed);
+            self.expired.store(true, Relaxed);
             return None;
         }
         // SAFETY: the handle borrows `self` and cancels the timer when
@@ -123,6 +123,6 @@ impl Deadline {
 
     /// Whether the deadline passed.
     pub(crate) fn expired(&self) -> bool {
-        self.expired.load(Relaxed) != 0
+        self.expired.load(Relaxed)
     }
 }

@@ -309,11 +309,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if to_ring && !ctx.completions.reserve(req.nr_chains) {
         return Err(EBUSY);
     }
-    // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
-    // first-atom cookies are read only if they can be).
     // The deadline runs from here; it is cancelled when `_timer` goes, at
     // the latest on the way out of this function.
     let _timer = deadline.as_ref().zip(timeout).and_then(|(d, ns)| d.as_ref().start(ns));
+    // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
+    // first-atom cookies are read only if they can be).
     let cancel = match Cancel::new(if sync_only { &[] } else { &chains[..] }) {
         Ok(c) => c,
         Err(e) => {
