@@ -25,6 +25,7 @@ use crate::{
     context::Context,
     policy,
     stats::Stats,
+    trace,
     uapi, //
 };
 
@@ -233,7 +234,17 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
             out.stop(why);
             break;
         }
-        match run_atom(ctx, &atom) {
+        let ran = run_atom(ctx, &atom);
+        trace::syslet_atom(
+            atom.cookie,
+            atom.nr,
+            match &ran {
+                Ok(result) => *result,
+                Err(AtomError::Chain(e)) => i64::from(e.to_errno()),
+                Err(AtomError::Killed) => i64::from(EINTR.to_errno()),
+            },
+        );
+        match ran {
             // An interrupted sleep: a cancellation or the deadline (a
             // carrier blocks every signal; the caller's own chains may also
             // see a signal, which `interrupted` tells apart).

@@ -35,6 +35,7 @@ use kernel::{
 
 use crate::{
     ring::Ring,
+    trace,
     uapi, //
 };
 
@@ -221,6 +222,13 @@ impl Completions {
                 pr_err!("syslet: out of memory: a completion is lost\n");
             }
         }
+        trace::syslet_complete(
+            outcome.cookie,
+            outcome.result,
+            outcome.flags,
+            outcome.atoms_run,
+            !direct,
+        );
         let overflow = st.overflow.len as u32;
         if let Some(ring) = st.ring.as_ref() {
             ring.set_overflow(overflow);

@@ -36,7 +36,10 @@ use kernel::{
     },
 };
 
-use crate::uapi;
+use crate::{
+    trace,
+    uapi, //
+};
 
 /// The deadline of one submission.
 #[pin_data]
@@ -66,6 +69,9 @@ impl HrTimerCallback for Deadline {
 
     fn run(this: Pin<&Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
         this.expired.store(true, Relaxed);
+        // SAFETY: the task is alive until the timer is cancelled, which
+        // waits for this callback (module comment).
+        unsafe { trace::syslet_timeout(this.task) };
         // SAFETY: the task runs the submission until the timer is cancelled,
         // which waits for this callback (module comment).
         unsafe { bindings::syslet_interrupt(this.task) };

@@ -60,6 +60,7 @@ use crate::{
         Takeover,
         MAX_THREADS, //
     },
+    trace,
     uapi, //
 };
 
@@ -273,6 +274,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
         return Err(EINVAL);
     }
+    trace::syslet_submit(req.nr_chains, req.flags, req.timeout_ns);
     let timeout = Deadline::from_submit(req.flags, req.timeout_ns)?;
     let deadline = timeout.map(|_| Deadline::new()).transpose()?;
     let n = req.nr_chains as usize;

@@ -92,6 +92,7 @@ use crate::{
     deadline::Deadline,
     completions::Completions,
     stats::Stats,
+    trace,
     uapi,
     user_context::{
         SaveError,
@@ -430,6 +431,12 @@ impl Pool {
             // SAFETY: published, so valid (`Marks::cancel`).
             let (n, running) = unsafe { marks.mark(|c| all || c == cookie) };
             found += n;
+            if n > 0 {
+                // Before the interruption, so that the event comes before
+                // the completions it causes.
+                // SAFETY: a Carrying slot's task is alive (as below).
+                unsafe { trace::syslet_cancel(cookie, all, n, task) };
+            }
             if running && !marks.interrupted {
                 marks.interrupted = true;
                 // SAFETY: a Carrying slot's task is alive (`SlotInner::task`):
@@ -859,6 +866,9 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     t.carrier.set(own.index);
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);
+    // SAFETY: both tasks are alive: current, and the claimed spare, which
+    // waits for `go` below.
+    unsafe { trace::syslet_handoff(t.cookie.get(), claim.task, me) };
     // SAFETY: no preconditions; current stops telling us it blocks.
     unsafe { bindings::syslet_disarm() };
     // On this CPU, which current is about to leave for it: waking the spare

@@ -19,6 +19,7 @@
 //! - [`policy`]: which system calls may run as atoms,
 //! - [`stats`]: per-context counters shown in fdinfo,
 //! - [`teardown`]: contexts freed later, when their release cannot wait,
+//! - [`trace`]: trace events (tracefs `events/syslet/`),
 //! - [`uapi`]: the ABI, generated from the uapi header.
 
 use kernel::{
@@ -41,6 +42,7 @@ mod ring;
 mod stats;
 mod teardown;
 mod threads;
+mod trace;
 mod user_context;
 mod uapi;
 
