@@ -16,7 +16,8 @@ PACKAGES=(
 	"libclang-$LLVM_VERSION-dev"
 )
 
-[[ "${1:-}" == --bench ]] && PACKAGES+=(gnuplot-nox)
+# gnuplot for the plots, e2fsprogs for the walk benchmark's ext4 image.
+[[ "${1:-}" == --bench ]] && PACKAGES+=(gnuplot-nox e2fsprogs)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -39,8 +39,13 @@ gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO"/bench/*.c
 
 # --- Rust programs -----------------------------------------------------------
 cargo build --quiet --release --target x86_64-unknown-linux-musl \
-	--manifest-path "$REPO/Cargo.toml" -p syslet-guest-tests
-cp "$REPO/target/x86_64-unknown-linux-musl/release/syslet-guest-tests" "$bin/rust-tests"
+	--manifest-path "$REPO/Cargo.toml" -p syslet-guest-tests -p syslet-du
+cargo build --quiet --release --target x86_64-unknown-linux-musl \
+	--manifest-path "$REPO/Cargo.toml" -p syslet --example read_file
+musl="$REPO/target/x86_64-unknown-linux-musl/release"
+cp "$musl/syslet-guest-tests" "$bin/rust-tests"
+cp "$musl/syslet-du" "$bin/syslet-du"
+cp "$musl/examples/read_file" "$bin/syslet-read-file"
 
 # --- initramfs -----------------------------------------------------------------
 rm -rf "$root"
@@ -48,7 +53,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,root,lib,tests}
 cp /bin/busybox "$root/bin/busybox"
 cp "$REPO/scripts/guest/init" "$root/init"
 cp "$ko" "$root/lib/syslet.ko"
-cp "$bin/syslet-demo" "$bin/syslet-bench" "$root/bin/"
+cp "$bin/syslet-demo" "$bin/syslet-bench" "$bin/syslet-du" "$bin/syslet-read-file" "$root/bin/"
 cp "$bin"/syslet-compat32 "$root/bin/"
 for t in "$bin"/c-* "$bin/rust-tests"; do
 	[[ "$(basename "$t")" == c-*.* ]] && continue
@@ -58,6 +63,8 @@ if [[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]]; then
 	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
 		cp "$kdir/$m" "$root/lib/"
 	done
+	# The ext4 tree of the walk benchmark (scripts/build-tree-image.sh).
+	cp "$("$REPO/scripts/build-tree-image.sh")" "$root/lib/tree.img.gz"
 	if [[ -n "${SYSLET_BENCH_BASE:-}" ]]; then
 		cp "$("$REPO/scripts/build-module.sh" "$flavour" "$SYSLET_BENCH_BASE")" \
 			"$root/lib/syslet-base.ko"

@@ -9,7 +9,7 @@ use std::{
     pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     task::{Context as TaskContext, Poll, Wake, Waker},
 };
@@ -123,15 +123,75 @@ pub fn block_on<F: Future>(ctx: &Context, fut: F) -> F::Output {
 }
 
 /// Runs every future of `futs` concurrently; the output is their outputs
-/// in order. Polls each one that is not done whenever it is polled.
+/// in order. Each future has a waker of its own, and a poll of the
+/// `JoinAll` polls only the futures woken since the last one (all of them
+/// the first time): with hundreds of chains in flight, a completion costs
+/// one poll, not one per future.
 pub fn join_all<I>(futs: I) -> JoinAll<I::Item>
 where
     I: IntoIterator,
     I::Item: Future,
 {
     let futs: Vec<_> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let ready = Arc::new(Ready {
+        woken: Mutex::new((0..futs.len()).collect()),
+        parent: Mutex::new(None),
+    });
+    let children: Vec<_> = (0..futs.len())
+        .map(|index| {
+            Arc::new(Child {
+                index,
+                queued: AtomicBool::new(true),
+                ready: ready.clone(),
+            })
+        })
+        .collect();
+    let wakers = children.iter().map(|c| Waker::from(c.clone())).collect();
     let outs = futs.iter().map(|_| None).collect();
-    JoinAll { futs, outs }
+    JoinAll {
+        left: futs.len(),
+        futs,
+        outs,
+        children,
+        wakers,
+        ready,
+    }
+}
+
+/// What the futures of a [`JoinAll`] share: which were woken, and the
+/// waker of whoever polls the `JoinAll`.
+struct Ready {
+    woken: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+/// The waker of one future of a [`JoinAll`].
+struct Child {
+    index: usize,
+    /// Whether `index` is in `ready.woken` already.
+    queued: AtomicBool,
+    ready: Arc<Ready>,
+}
+
+impl Wake for Child {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.ready.woken).push(self.index);
+        }
+        if let Some(parent) = lock(&self.ready.parent).as_ref() {
+            parent.wake_by_ref();
+        }
+    }
+}
+
+/// A lock that a panic elsewhere does not poison for us: the data (indices,
+/// a waker) stays consistent whatever panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The future of [`join_all`].
@@ -139,14 +199,19 @@ where
 pub struct JoinAll<F: Future> {
     futs: Vec<Option<Pin<Box<F>>>>,
     outs: Vec<Option<F::Output>>,
+    children: Vec<Arc<Child>>,
+    /// `children`, as wakers.
+    wakers: Vec<Waker>,
+    ready: Arc<Ready>,
+    /// Futures not done yet.
+    left: usize,
 }
 
 impl<F: Future> std::fmt::Debug for JoinAll<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let left = self.futs.iter().filter(|f| f.is_some()).count();
         f.debug_struct("JoinAll")
             .field("futures", &self.futs.len())
-            .field("pending", &left)
+            .field("pending", &self.left)
             .finish()
     }
 }
@@ -159,19 +224,34 @@ impl<F: Future> Future for JoinAll<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut pending = false;
-        for (slot, out) in this.futs.iter_mut().zip(&mut this.outs) {
-            if let Some(fut) = slot {
-                match fut.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *slot = None;
-                    }
-                    Poll::Pending => pending = true,
+        {
+            let mut parent = lock(&this.ready.parent);
+            if !parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *parent = Some(cx.waker().clone());
+            }
+        }
+        // Until a round finds nothing woken: a future may wake itself, or
+        // another, while it is polled.
+        loop {
+            let woken = std::mem::take(&mut *lock(&this.ready.woken));
+            if woken.is_empty() {
+                break;
+            }
+            for i in woken {
+                let Some(fut) = this.futs[i].as_mut() else {
+                    continue;
+                };
+                // Before the poll: a wake during it queues `i` again.
+                this.children[i].queued.store(false, Ordering::Release);
+                let mut child_cx = TaskContext::from_waker(&this.wakers[i]);
+                if let Poll::Ready(v) = fut.as_mut().poll(&mut child_cx) {
+                    this.outs[i] = Some(v);
+                    this.futs[i] = None;
+                    this.left -= 1;
                 }
             }
         }
-        if pending {
+        if this.left > 0 {
             return Poll::Pending;
         }
         Poll::Ready(
@@ -180,5 +260,69 @@ impl<F: Future> Future for JoinAll<F> {
                 .map(|o| o.take().expect("each output once"))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::Cell, rc::Rc};
+
+    use super::*;
+
+    /// Pending until `go` is set; counts its polls and keeps its waker.
+    struct Gate {
+        go: Rc<Cell<bool>>,
+        polls: Rc<Cell<u32>>,
+        waker: Rc<Cell<Option<Waker>>>,
+    }
+
+    impl Future for Gate {
+        type Output = u32;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<u32> {
+            self.polls.set(self.polls.get() + 1);
+            if self.go.get() {
+                return Poll::Ready(self.polls.get());
+            }
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn join_all_polls_only_the_woken_future() {
+        let gates: Vec<_> = (0..3)
+            .map(|_| Gate {
+                go: Rc::new(Cell::new(false)),
+                polls: Rc::new(Cell::new(0)),
+                waker: Rc::new(Cell::new(None)),
+            })
+            .collect();
+        let (go, polls, wakers): (Vec<_>, Vec<_>, Vec<_>) = gates
+            .iter()
+            .map(|g| (g.go.clone(), g.polls.clone(), g.waker.clone()))
+            .fold((vec![], vec![], vec![]), |mut acc, (a, b, c)| {
+                acc.0.push(a);
+                acc.1.push(b);
+                acc.2.push(c);
+                acc
+            });
+        let mut all = join_all(gates);
+        let noop = Waker::noop();
+        let mut cx = TaskContext::from_waker(noop);
+        assert!(Pin::new(&mut all).poll(&mut cx).is_pending());
+        assert_eq!(polls.iter().map(|p| p.get()).collect::<Vec<_>>(), [1, 1, 1]);
+        // Nothing woken: nothing polled.
+        assert!(Pin::new(&mut all).poll(&mut cx).is_pending());
+        assert_eq!(polls.iter().map(|p| p.get()).collect::<Vec<_>>(), [1, 1, 1]);
+        go[1].set(true);
+        wakers[1].take().expect("a waker").wake();
+        assert!(Pin::new(&mut all).poll(&mut cx).is_pending());
+        assert_eq!(polls.iter().map(|p| p.get()).collect::<Vec<_>>(), [1, 2, 1]);
+        for i in [0, 2] {
+            go[i].set(true);
+            wakers[i].take().expect("a waker").wake();
+        }
+        assert_eq!(Pin::new(&mut all).poll(&mut cx), Poll::Ready(vec![2, 2, 2]));
     }
 }
