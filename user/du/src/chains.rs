@@ -7,9 +7,10 @@
 //! while this thread submits the next: the blocking calls of the walk are
 //! in flight together, with no thread of the program's own per call.
 //!
-//! At most [`CHAINS_IN_FLIGHT`] chains exist at once: each holds a
-//! duplicate of its directory's descriptor, and a tree has more entries
-//! than a process has descriptors.
+//! At most [`CHAINS_IN_FLIGHT`] chains exist at once, so that the
+//! program's memory and the kernel's thread cap bound the walk, not the
+//! tree. A chain shares its directory's descriptor (`Chain::shared_fd`): no
+//! system call to keep it open while the chain runs.
 
 use std::{
     cell::{Cell, RefCell},
@@ -19,7 +20,7 @@ use std::{
     io,
     os::fd::OwnedFd,
     pin::Pin,
-    rc::Rc,
+    sync::Arc,
     task::{Poll, Waker},
 };
 
@@ -103,15 +104,12 @@ impl<'a> Walker<'a> {
     /// it to its end: its descriptor and names, or an errno.
     async fn list(
         &self,
-        parent: Option<&OwnedFd>,
+        parent: Option<&Arc<OwnedFd>>,
         name: CString,
     ) -> Result<(OwnedFd, Vec<CString>), i32> {
         let _permit = self.permit().await;
         let mut c = Chain::new();
-        let dir = match parent {
-            Some(p) => Some(c.fd(p).map_err(|e| errno(&e))?),
-            None => None,
-        };
+        let dir = parent.map(|p| c.shared_fd(p.clone()));
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
         let opened = c.openat(dir, name, flags, 0);
         let first = c.getdents64(opened, vec![0; DENTS_BUF]);
@@ -145,7 +143,7 @@ impl<'a> Walker<'a> {
     }
 
     /// `lstat()` of each of `names` (at most [`STATS_PER_CHAIN`]) in `dir`.
-    async fn stat_some(&self, dir: &OwnedFd, names: &[CString]) -> Vec<Entry> {
+    async fn stat_some(&self, dir: &Arc<OwnedFd>, names: &[CString]) -> Vec<Entry> {
         let failed = |e: i32| {
             names
                 .iter()
@@ -157,10 +155,7 @@ impl<'a> Walker<'a> {
         };
         let _permit = self.permit().await;
         let mut c = Chain::new();
-        let d = match c.fd(dir) {
-            Ok(d) => d,
-            Err(e) => return failed(errno(&e)),
-        };
+        let d = c.shared_fd(dir.clone());
         let steps: Vec<_> = names
             .iter()
             .map(|name| {
@@ -188,10 +183,10 @@ impl<'a> Walker<'a> {
 
     /// Reads up to [`READ_BUF`] bytes of each of `files` (at most
     /// [`FILES_PER_CHAIN`]) in `dir`.
-    async fn read_some(&self, dir: &OwnedFd, files: &[CString]) -> Read {
+    async fn read_some(&self, dir: &Arc<OwnedFd>, files: &[CString]) -> Read {
         let _permit = self.permit().await;
         let mut c = Chain::new();
-        let Ok(d) = c.fd(dir) else { return (0, 0) };
+        let d = c.shared_fd(dir.clone());
         let reads: Vec<_> = files
             .iter()
             .map(|name| {
@@ -217,12 +212,12 @@ impl<'a> Walker<'a> {
     /// `rel`. Returns the bytes and files read below it.
     fn dir<'w>(
         &'w self,
-        parent: Option<Rc<OwnedFd>>,
+        parent: Option<Arc<OwnedFd>>,
         name: CString,
         rel: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Read> + 'w>> {
         Box::pin(async move {
-            let listed = self.list(parent.as_deref(), name).await;
+            let listed = self.list(parent.as_ref(), name).await;
             drop(parent);
             let (fd, names) = match listed {
                 Ok(found) => found,
@@ -235,7 +230,7 @@ impl<'a> Walker<'a> {
                     return (0, 0);
                 }
             };
-            let fd = Rc::new(fd);
+            let fd = Arc::new(fd);
             let entries: Vec<Entry> = join_all(
                 names
                     .chunks(STATS_PER_CHAIN)

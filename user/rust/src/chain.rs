@@ -5,7 +5,10 @@ use std::{
     ffi::CString,
     io,
     os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -161,7 +164,7 @@ pub struct Chain {
     id: u64,
     steps: Vec<Spec>,
     slots: Vec<Slot>,
-    fds: Vec<OwnedFd>,
+    fds: Vec<Arc<OwnedFd>>,
     opened: Vec<OpenedFd>,
 }
 
@@ -207,12 +210,20 @@ impl Chain {
     /// its steps use stays this file whatever the caller does with `fd`.
     pub fn fd(&mut self, fd: impl AsFd) -> io::Result<Fd> {
         let dup = fd.as_fd().try_clone_to_owned()?;
-        let raw = dup.as_raw_fd();
-        self.fds.push(dup);
-        Ok(Fd {
+        Ok(self.shared_fd(Arc::new(dup)))
+    }
+
+    /// A descriptor the steps can use, without a system call: the chain
+    /// keeps a reference to `fd` until it has finished, so that the
+    /// descriptor stays open (and the number this file) for its steps. The
+    /// way for a program that runs many chains on one directory or file.
+    pub fn shared_fd(&mut self, fd: Arc<OwnedFd>) -> Fd {
+        let raw = fd.as_raw_fd();
+        self.fds.push(fd);
+        Fd {
             chain: self.id,
             kind: FdKind::Held(raw),
-        })
+        }
     }
 
     /// `openat(AT_FDCWD, path, flags | O_CLOEXEC, 0o666)`.

@@ -734,4 +734,16 @@ mod tests {
         assert_eq!(atoms[1].as_raw().next, &atoms[2] as *const Atom as u64);
         assert_eq!(atoms[2].as_raw().next, 0);
     }
+
+    #[test]
+    fn a_shared_descriptor_stays_open_until_the_chain_goes() {
+        let file = std::fs::File::open("/dev/null").expect("/dev/null");
+        let fd = std::sync::Arc::new(OwnedFd::from(file));
+        let mut chain = Chain::new();
+        let shared = chain.shared_fd(fd.clone());
+        chain.fstat(shared);
+        assert_eq!(std::sync::Arc::strong_count(&fd), 2);
+        drop(chain);
+        assert_eq!(std::sync::Arc::strong_count(&fd), 1);
+    }
 }

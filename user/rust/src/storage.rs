@@ -13,6 +13,7 @@ use std::{
     mem::ManuallyDrop,
     os::fd::{FromRawFd, OwnedFd},
     ptr::NonNull,
+    sync::Arc,
 };
 
 use crate::Atom;
@@ -174,7 +175,7 @@ pub(crate) struct Storage {
     nr_atoms: usize,
     results: Heap<[i64]>,
     slots: Vec<Slot>,
-    fds: Vec<OwnedFd>,
+    fds: Vec<Arc<OwnedFd>>,
     opened: Vec<OpenedFd>,
 }
 
@@ -187,7 +188,7 @@ impl Storage {
         nr_atoms: usize,
         results: Heap<[i64]>,
         slots: Vec<Slot>,
-        fds: Vec<OwnedFd>,
+        fds: Vec<Arc<OwnedFd>>,
         opened: Vec<OpenedFd>,
     ) -> Self {
         Self {
@@ -260,8 +261,9 @@ pub(crate) struct Landed {
     pub(crate) chain: u64,
     pub(crate) results: Box<[i64]>,
     pub(crate) slots: Vec<LandedSlot>,
-    /// Duplicates of the descriptors the chain borrowed; closed on drop.
-    _fds: Vec<OwnedFd>,
+    /// The descriptors the chain held (duplicates, or shared with the
+    /// caller): dropped, so closed if nobody else holds them, now.
+    _fds: Vec<Arc<OwnedFd>>,
     /// The descriptors the chain opened, and whether one was handed out.
     pub(crate) opened: Vec<(OpenedFd, bool)>,
 }
