@@ -110,6 +110,8 @@ pub(crate) struct Marks {
     pub(crate) cancel: *const Cancel,
     /// The chain the carrier runs (an index into the submission).
     pub(crate) running: usize,
+    /// The chains after `running` it will run end here (exclusive).
+    end: usize,
     /// Chains asked to stop, one bit each.
     stop: [u64; MARK_WORDS],
     /// Whether the carrier was interrupted for the running chain and has
@@ -121,15 +123,18 @@ impl Marks {
     pub(crate) const NONE: Self = Self {
         cancel: core::ptr::null(),
         running: 0,
+        end: 0,
         stop: [0; MARK_WORDS],
         interrupted: false,
     };
 
-    /// Marks published by a carrier for `cancel`, running chain `running`.
-    pub(crate) fn new(cancel: *const Cancel, running: usize) -> Self {
+    /// Marks published by a carrier for `cancel`, running chain `running`
+    /// and then those before `end`.
+    pub(crate) fn new(cancel: *const Cancel, running: usize, end: usize) -> Self {
         Self {
             cancel,
             running,
+            end,
             ..Self::NONE
         }
     }
@@ -154,7 +159,7 @@ impl Marks {
         let c = unsafe { &*self.cancel };
         let mut found = 0;
         let mut running = false;
-        for i in self.running..c.chains().min(MARK_WORDS * 64) {
+        for i in self.running..self.end.min(c.chains()).min(MARK_WORDS * 64) {
             let cookie = if i == self.running {
                 c.cookie.load(Relaxed)
             } else {

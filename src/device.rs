@@ -199,7 +199,8 @@ fn query(user: UserSlice) -> Result<isize> {
                 | uapi::SYSLET_FEAT_CACHEMISS
                 | uapi::SYSLET_FEAT_SAME_IDENTITY
                 | uapi::SYSLET_FEAT_SAME_THREAD
-                | uapi::SYSLET_FEAT_CANCEL,
+                | uapi::SYSLET_FEAT_CANCEL
+                | uapi::SYSLET_FEAT_RETURN_ON_BLOCK,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -266,9 +267,16 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         | uapi::SYSLET_SUBMIT_ASYNC_NOW
         | uapi::SYSLET_SUBMIT_RING
         | uapi::SYSLET_SUBMIT_TIMEOUT
-        | uapi::SYSLET_SUBMIT_TIMEOUT_ABS;
-    const BOTH: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
-    if req.flags & !KNOWN != 0 || req.flags & BOTH == BOTH || req.reserved.iter().any(|&r| r != 0) {
+        | uapi::SYSLET_SUBMIT_TIMEOUT_ABS
+        | uapi::SYSLET_SUBMIT_RETURN_ON_BLOCK;
+    // Contradictions: never and at once; never and alone.
+    const NOW: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_ASYNC_NOW;
+    const ALONE: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY | uapi::SYSLET_SUBMIT_RETURN_ON_BLOCK;
+    if req.flags & !KNOWN != 0
+        || req.flags & NOW == NOW
+        || req.flags & ALONE == ALONE
+        || req.reserved.iter().any(|&r| r != 0)
+    {
         return Err(EINVAL);
     }
     if req.nr_chains == 0 || req.nr_chains > MAX_BATCH {
@@ -333,6 +341,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         &ctx.completions,
         to_ring,
         !sync_only,
+        req.flags & uapi::SYSLET_SUBMIT_RETURN_ON_BLOCK != 0,
         &cancel,
         deadline.as_deref(),
     );
@@ -375,14 +384,24 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             if let Some(o) = last.replace(outcome.to_uapi()) {
                 ctx.completions.post(o);
             }
+            // The chains after this one hold places (the hand-off's, or
+            // SYSLET_SUBMIT_RING's) unless the carrier took this one alone.
+            let unstarted = req.nr_chains - (i as u32 + 1);
+            let held = if to_ring || !takeover.alone() { unstarted } else { 0 };
             if killed {
                 // The SIGSYS seccomp forced on current would only act when
                 // current returns to user space, which a carrier does not
                 // do: end the process now. The remaining chains do not run:
                 // give back their places.
-                ctx.completions.unreserve(req.nr_chains - (i as u32 + 1));
+                ctx.completions.unreserve(held);
                 // SAFETY: current is a live task; SIGKILL kills its process.
                 unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
+                break;
+            }
+            if takeover.alone() {
+                // SYSLET_SUBMIT_RETURN_ON_BLOCK: the program was told this
+                // chain alone is queued; the ones after it do not start.
+                ctx.completions.unreserve(held);
                 break;
             }
             continue;

@@ -594,6 +594,9 @@ pub(crate) struct Takeover<'a> {
     prereserved: bool,
     /// Whether the submission may go asynchronous at all.
     may_go_async: bool,
+    /// `SYSLET_SUBMIT_RETURN_ON_BLOCK`: a carrier carries only the chain
+    /// that blocked, and the submission returns after it.
+    alone: bool,
     /// What the carrier publishes for `SYSLET_IOC_CANCEL`.
     cancel: &'a Cancel,
     /// The cookie of the atom running, kept here (plain: only current and
@@ -612,6 +615,7 @@ impl<'a> Takeover<'a> {
         completions: &'a Completions,
         prereserved: bool,
         may_go_async: bool,
+        alone: bool,
         cancel: &'a Cancel,
         deadline: Option<&'a Deadline>,
     ) -> Self {
@@ -627,6 +631,7 @@ impl<'a> Takeover<'a> {
             completions,
             prereserved,
             may_go_async,
+            alone,
             cancel,
             cookie: Cell::new(0),
             deadline,
@@ -687,6 +692,22 @@ impl<'a> Takeover<'a> {
     /// Chains not finished yet, counting the one running.
     fn remaining(&self) -> u32 {
         self.total - self.done.get()
+    }
+
+    /// The chains a carrier takes over at a hand-off: the one running and,
+    /// unless `alone`, every one after it.
+    fn to_carry(&self) -> u32 {
+        if self.alone {
+            1
+        } else {
+            self.remaining()
+        }
+    }
+
+    /// Whether the submission ends once its running chain is carried
+    /// (`SYSLET_SUBMIT_RETURN_ON_BLOCK`).
+    pub(crate) fn alone(&self) -> bool {
+        self.alone
     }
 
     /// Lets the hook hand off while `f` runs, if the caller is still ours.
@@ -805,9 +826,9 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
 /// runs in the scheduler hook. Returns whether the hand-off happened.
 fn hand_off(t: &Takeover<'_>) -> bool {
     let pool = t.pool;
-    // A place for the completion of this chain and of every one after it,
-    // unless the submission reserved every place already.
-    let places = if t.prereserved { 0 } else { t.remaining() };
+    // A place for the completion of each chain the carrier takes, unless
+    // the submission reserved every place already.
+    let places = if t.prereserved { 0 } else { t.to_carry() };
     if !t.completions.reserve(places) {
         Stats::bump(&t.stats.blocked_sync);
         return false;
@@ -862,7 +883,9 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // caller's frame, where the `Cancel` lives, lasts until
     // `Takeover::finish` unpublishes it.
     t.cancel.at_atom(t.cookie.get());
-    pool.inner.lock().marks[own.index] = Marks::new(t.cancel, done as usize);
+    let carried = t.to_carry();
+    pool.inner.lock().marks[own.index] =
+        Marks::new(t.cancel, done as usize, (done + carried) as usize);
     t.carrier.set(own.index);
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);
@@ -878,7 +901,7 @@ fn hand_off(t: &Takeover<'_>) -> bool {
         Order::TakeOver {
             submit: t.submit,
             done,
-            queued: t.total - done,
+            queued: carried,
         },
         true,
     );

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SYSLET_DEVICE "/dev/syslet"
@@ -157,6 +158,59 @@ static inline int syslet_submit(int fd, struct syslet_atom *const *firsts, unsig
 				struct syslet_outcome *outcomes, unsigned int *queued)
 {
 	return syslet_submit_flags(fd, firsts, n, outcomes, 0, queued);
+}
+
+/*
+ * Submits @n chains so that each one that blocks has a carrier of its own:
+ * with SYSLET_SUBMIT_RETURN_ON_BLOCK added to @flags, and again from where
+ * each ioctl stopped. A relative deadline (SYSLET_SUBMIT_TIMEOUT without
+ * _ABS) is made absolute once, so the whole batch shares it. Outcomes of
+ * chains that ran synchronously go to @outcomes[i] (may be NULL); the entry
+ * of a chain that went asynchronous is zeroed with SYSLET_OUTCOME_USER in
+ * its flags, and its outcome comes through the ring. *@queued (may be NULL)
+ * gets how many went asynchronous. Returns how many ran synchronously. It
+ * stops early, as the ioctl does, if a signal is pending: then only the
+ * first (returned) + *@queued chains started. It returns -errno if the first
+ * submission was refused; a later refusal just stops it.
+ */
+static inline int syslet_submit_all(int fd, struct syslet_atom *const *firsts, unsigned int n,
+				    struct syslet_outcome *outcomes, __u32 flags,
+				    __s64 timeout_ns, unsigned int *queued)
+{
+	unsigned int at = 0, sync = 0, async = 0;
+
+	if ((flags & SYSLET_SUBMIT_TIMEOUT) && !(flags & SYSLET_SUBMIT_TIMEOUT_ABS)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		timeout_ns += now.tv_sec * 1000000000LL + now.tv_nsec;
+		flags |= SYSLET_SUBMIT_TIMEOUT_ABS;
+	}
+	flags |= SYSLET_SUBMIT_RETURN_ON_BLOCK;
+	while (at < n) {
+		unsigned int q = 0;
+		int done = syslet_submit_timeout(fd, firsts + at, n - at,
+						 outcomes ? outcomes + at : NULL, flags,
+						 timeout_ns, &q);
+
+		if (done < 0) {
+			if (at == 0)
+				return done;
+			break;
+		}
+		if (q && outcomes) {
+			memset(&outcomes[at + done], 0, sizeof(outcomes[0]));
+			outcomes[at + done].flags = SYSLET_OUTCOME_USER;
+		}
+		sync += done;
+		async += q;
+		at += done + q;
+		if (!q)
+			break;	/* all ran, or a signal ended it */
+	}
+	if (queued)
+		*queued = async;
+	return (int)sync;
 }
 
 /*

@@ -75,6 +75,8 @@ struct syslet_query {
  * SYSLET_OUTCOME_TIMED_OUT.
  */
 #define SYSLET_FEAT_CANCEL		(1ULL << 5)
+/* SYSLET_SUBMIT_RETURN_ON_BLOCK. */
+#define SYSLET_FEAT_RETURN_ON_BLOCK	(1ULL << 6)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -174,7 +176,10 @@ struct syslet_setup {
  *		outcomes are in @outcomes.
  * @queued:	out: chains [done, done + queued) went asynchronous, because
  *		an atom of chain @done blocked; each will post exactly one
- *		completion, which SYSLET_IOC_WAIT returns.
+ *		completion, which SYSLET_IOC_WAIT returns. Without
+ *		SYSLET_SUBMIT_RETURN_ON_BLOCK that is every chain from @done on;
+ *		with it, chain @done alone (@queued = 1), and the chains from
+ *		@done + 1 on did not start: submit them again.
  * @outcomes:	user address of an array of @nr_chains struct syslet_outcome
  *		that receives each chain's outcome, or 0 for none.
  * @timeout_ns:	with SYSLET_SUBMIT_TIMEOUT, the deadline of every chain of
@@ -265,6 +270,12 @@ struct syslet_outcome {
 #define SYSLET_OUTCOME_CANCELLED	(1U << 3)
 /* Ended by the submission's deadline (SYSLET_SUBMIT_TIMEOUT), result -ETIME. */
 #define SYSLET_OUTCOME_TIMED_OUT	(1U << 4)
+/*
+ * Never set by the kernel: user space may mark an @outcomes entry with it,
+ * as the C helper syslet_submit_all() marks the entry of a chain that went
+ * asynchronous (its outcome comes through the ring).
+ */
+#define SYSLET_OUTCOME_USER	(1U << 31)
 
 /* syslet_submit.flags */
 #define SYSLET_SUBMIT_SYNC_ONLY	(1U << 0)	/* never go asynchronous */
@@ -288,6 +299,15 @@ struct syslet_outcome {
 #define SYSLET_SUBMIT_TIMEOUT	(1U << 3)
 /* With SYSLET_SUBMIT_TIMEOUT: @timeout_ns is an absolute CLOCK_MONOTONIC time. */
 #define SYSLET_SUBMIT_TIMEOUT_ABS	(1U << 4)
+/*
+ * When a chain goes asynchronous, its carrier takes that chain alone and the
+ * ioctl returns at once (@queued = 1); the chains after it do not start. A
+ * program that submits the rest again (the C helper syslet_submit_all()
+ * does) has a carrier per blocking chain, all in flight together, instead
+ * of one carrier running the rest of the batch after the blocked chain.
+ * Not with SYSLET_SUBMIT_SYNC_ONLY (EINVAL).
+ */
+#define SYSLET_SUBMIT_RETURN_ON_BLOCK	(1U << 5)
 
 /*
  * The completion ring: completions of chains that went asynchronous, in

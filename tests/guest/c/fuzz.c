@@ -302,6 +302,8 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			chains[0] = syslet_ptr(&atoms[0]);
 			s.chains = syslet_ptr(chains);
 			s.flags = (__u32)(rnd() % 8) & ~SYSLET_SUBMIT_SYNC_ONLY;
+			if (rnd() % 2)
+				s.flags |= SYSLET_SUBMIT_RETURN_ON_BLOCK;
 		}
 		if (rnd() % 16 == 0)
 			s.reserved[rnd() % 2] = rnd();

@@ -113,18 +113,27 @@ static void *submitter(void *arg)
 			a->cookie = cookie(t, seq + i);
 			state[t][seq + i] = SUBMITTED;
 		}
-		/* A quarter of the batches have a deadline of 1 to 5 ms. */
-		if ((r >> 50) % 4 == 0)
-			done = syslet_submit_timeout(fd, firsts, n, o, SYSLET_SUBMIT_TIMEOUT,
-						     (__s64)(1 + (r >> 52) % 5) * 1000 * 1000, &queued);
+		/* A quarter of the batches have a deadline of 1 to 5 ms; a third
+		 * give every chain that blocks a carrier of its own. */
+		__u32 flags = (r >> 50) % 4 == 0 ? SYSLET_SUBMIT_TIMEOUT : 0;
+		__s64 timeout = flags ? (__s64)(1 + (r >> 52) % 5) * 1000 * 1000 : 0;
+		int each = (r >> 56) % 3 == 0;
+
+		memset(o, 0, sizeof(o));
+		if (each)
+			done = syslet_submit_all(fd, firsts, n, o, flags, timeout, &queued);
 		else
-			done = syslet_submit(fd, firsts, n, o, &queued);
+			done = syslet_submit_timeout(fd, firsts, n, o, flags, timeout, &queued);
 		if (done < 0 || done + queued != n) {
 			printf("# submit returned %d, queued %u of %u\n", done, queued, n);
 			__atomic_add_fetch(&unknown, 1, __ATOMIC_RELAXED);
 			break;
 		}
-		for (int i = 0; i < done; i++) {
+		/* Synchronous outcomes: the first `done` entries, or, one carrier
+		 * a chain, every entry the helper did not mark as queued. */
+		for (unsigned int i = 0; i < n; i++) {
+			if (each ? o[i].flags & SYSLET_OUTCOME_USER : i >= (unsigned int)done)
+				continue;
 			if ((o[i].cookie >> 32) < SUBMITTERS && (__u32)o[i].cookie < MAX_SEQ)
 				seen[o[i].cookie >> 32][(__u32)o[i].cookie] =
 					i | done << 8 | queued << 16 | n << 24;
