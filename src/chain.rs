@@ -42,11 +42,20 @@ const KNOWN_FLAGS: u32 = 0x3f
 /// The errno values of a system call that was interrupted and would be
 /// restarted on its way back to user space: `ERESTARTSYS`,
 /// `ERESTARTNOINTR`, `ERESTARTNOHAND` and `ERESTART_RESTARTBLOCK` (515 between
-/// them is `ENOIOCTLCMD`, not a restart). An atom is never restarted: it
-/// reports `EINTR`.
+/// them is `ENOIOCTLCMD`, not a restart). An atom that a signal (or a
+/// cancel, or the deadline) interrupted reports `EINTR`; one that only task
+/// work interrupted is restarted (see [`run`]).
 fn is_restart(errno: i64) -> bool {
     matches!(errno, 512..=514 | 516)
 }
+
+/// `ERESTART_RESTARTBLOCK`: the call continues through `restart_syscall`.
+const ERESTART_RESTARTBLOCK: i64 = 516;
+/// x86-64's `restart_syscall`, which runs `current->restart_block`.
+const NR_RESTART_SYSCALL: u32 = 219;
+/// Restarts of one atom after task work, at most: task work queued again
+/// and again (a busy io_uring) cannot keep an atom from ending.
+const MAX_RESTARTS: u32 = 64;
 
 /// How a chain ended; becomes a `struct syslet_outcome`.
 #[derive(Default)]
@@ -129,6 +138,9 @@ pub(crate) trait Stop {
     /// An atom returned EINTR: whether it was interrupted to stop the
     /// chain, and why.
     fn interrupted(&self) -> Option<Halt>;
+    /// Whether the chain is being stopped (so that an interrupted call
+    /// must not be restarted); changes nothing.
+    fn stopping(&self) -> bool;
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -169,12 +181,9 @@ fn op_add(args: &[u64; 6]) -> Result<i64> {
     Ok(value)
 }
 
-/// Runs system call `nr`: allowlist, then seccomp, then the call.
+/// Runs system call `nr`, allowed by the allowlist (or `restart_syscall`):
+/// seccomp, then the call. Returns restart codes as they are.
 fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64, AtomError> {
-    if !policy::allowed(nr) {
-        Stats::bump(&ctx.stats.refused);
-        return Err(EOPNOTSUPP.into());
-    }
     let args: [usize; 6] = args.map(|a| a as usize);
     let mut denied: c_long = 0;
     // SAFETY: `args` is an array of six `unsigned long`s that lives across
@@ -193,11 +202,9 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
     // SAFETY: an allowed system call takes its arguments from the six values
     // given, none of them works on the caller's register frame (see
     // `policy`), and we are in process context inside the caller's ioctl.
-    let ret = unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) } as i64;
-    Ok(match ret {
-        r if is_restart(-r) => i64::from(EINTR.to_errno()),
-        r => r,
-    })
+    // `restart_syscall` takes no argument and runs the restart block the
+    // interrupted call of this atom just set.
+    Ok(unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) } as i64)
 }
 
 /// Runs the chain that starts at user address `first`; `stop` says when
@@ -234,7 +241,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
             out.stop(why);
             break;
         }
-        let ran = run_atom(ctx, &atom);
+        let ran = run_atom(ctx, &atom, stop);
         trace::syslet_atom(
             atom.cookie,
             atom.nr,
@@ -319,16 +326,56 @@ impl From<Error> for AtomError {
 }
 
 /// Resolves the arguments of one atom and runs it.
-fn run_atom(ctx: &Context, atom: &uapi::syslet_atom) -> core::result::Result<i64, AtomError> {
+///
+/// A system call interrupted by task work alone -- `TIF_NOTIFY_SIGNAL`
+/// with no signal pending and no stop of ours, as io_uring queues for a
+/// task that used a ring -- is restarted as the way back to user space
+/// would restart it: the task work runs, then the same call again, or
+/// `restart_syscall` for `ERESTART_RESTARTBLOCK` (a nanosleep goes on for
+/// the time left). Any other interruption is `EINTR`, which [`run`] tells
+/// apart from a stop.
+fn run_atom(
+    ctx: &Context,
+    atom: &uapi::syslet_atom,
+    stop: &impl Stop,
+) -> core::result::Result<i64, AtomError> {
     let mut args = atom.args;
     for (n, arg) in args.iter_mut().enumerate() {
         if atom.flags & (1 << n) != 0 {
             *arg = read_u64(*arg)?;
         }
     }
-    match atom.nr {
-        uapi::SYSLET_OP_ADD => Ok(op_add(&args)?),
-        nr if nr >= uapi::SYSLET_OP_BASE => Err(EINVAL.into()),
-        nr => syscall(ctx, nr, &args),
+    let nr = match atom.nr {
+        uapi::SYSLET_OP_ADD => return Ok(op_add(&args)?),
+        nr if nr >= uapi::SYSLET_OP_BASE => return Err(EINVAL.into()),
+        nr => nr,
+    };
+    if !policy::allowed(nr) {
+        Stats::bump(&ctx.stats.refused);
+        return Err(EOPNOTSUPP.into());
     }
+    let mut ret = syscall(ctx, nr, &args)?;
+    let mut restarts = 0;
+    while is_restart(-ret) {
+        // `stopping()` again once the notification is cleared: a cancel or
+        // deadline marks the chain before it interrupts the task, so one
+        // that came in between is seen here or interrupts the restart.
+        if restarts == MAX_RESTARTS || stop.stopping() || !only_task_work() || stop.stopping() {
+            return Ok(i64::from(EINTR.to_errno()));
+        }
+        restarts += 1;
+        let again = if -ret == ERESTART_RESTARTBLOCK { NR_RESTART_SYSCALL } else { nr };
+        ret = syscall(ctx, again, &args)?;
+    }
+    Ok(ret)
+}
+
+/// After an interrupted call: runs current's task work and clears
+/// `TIF_NOTIFY_SIGNAL` (as the way to user space would), and says whether
+/// that was all, no signal being pending.
+fn only_task_work() -> bool {
+    // SAFETY: no preconditions; process context, no lock held (we are
+    // between two system calls of an atom).
+    unsafe { bindings::syslet_interrupt_done() };
+    !kernel::current!().signal_pending()
 }

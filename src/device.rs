@@ -364,7 +364,12 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // every chain it was given: they are queued.
         takeover.deadline_settled();
         if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
-            break;
+            // The deadline may have passed between the two lines above: it
+            // is marked expired before it interrupts, so settle it again.
+            takeover.deadline_settled();
+            if kernel::current!().signal_pending() {
+                break;
+            }
         }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);

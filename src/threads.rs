@@ -458,6 +458,11 @@ impl Pool {
         (marks.stopped(i), interrupted)
     }
 
+    /// Whether chain `i` of the carrier in `slot` was asked to stop.
+    fn marked(&self, slot: usize, i: usize) -> bool {
+        self.inner.lock().marks[slot].stopped(i)
+    }
+
     /// Whether chain `i` of the carrier in `slot` was asked to stop; if so,
     /// the interruption (if any) is the carrier's to clear now.
     fn chain_stopped(&self, slot: usize, i: usize) -> bool {
@@ -794,6 +799,13 @@ impl Stop for Takeover<'_> {
 
     fn interrupted(&self) -> Option<Halt> {
         self.halted_now()
+    }
+
+    fn stopping(&self) -> bool {
+        self.deadline.is_some_and(|d| d.expired())
+            || (self.taken()
+                && self.cancel.asked()
+                && self.pool.marked(self.carrier.get(), self.done.get() as usize))
     }
 }
 
