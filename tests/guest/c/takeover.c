@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -843,6 +844,130 @@ TEST(a_thread_that_used_io_uring_still_hands_off)
 	CHECK(async >= 2);
 	uring_exit(&u);
 	close(file);
+}
+
+/*
+ * io_uring completes a request by task work on its submitter, which
+ * interrupts the submitter's sleep (TIF_NOTIFY_SIGNAL) as a signal would.
+ * A nanosleep atom so interrupted is restarted for the time left, as the
+ * way back to user space restarts a plain nanosleep: it returns 0 after
+ * the whole 100 ms, not EINTR.
+ */
+static long long mono_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static void *feed_pipe_later(void *arg)
+{
+	usleep(30 * 1000);
+	if (write(*(int *)arg, "z", 1) != 1)
+		abort();
+	return NULL;
+}
+
+TEST(an_atom_interrupted_by_io_uring_task_work_is_restarted)
+{
+	struct uring u = { 0 };
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	long long t0, slept;
+	pthread_t t;
+	char c;
+	int p[2], fd = syslet_open();
+
+	CHECK(fd >= 0);
+	CHECK(pipe(p) == 0);
+	CHECK_EQ(uring_init(&u, 8), 0);
+	/* A read of an empty pipe: pending until the thread writes. */
+	uring_prep_read(&u, p[0], &c, 1, 0, 0, 7);
+	CHECK_EQ(uring_enter(&u, 1, 0), 1);
+	CHECK_EQ(pthread_create(&t, NULL, feed_pipe_later, &p[1]), 0);
+	syslet_atom_prep(&a, SYS_nanosleep, syslet_ptr(&ts), 0, 0, 0, 0, 0);
+	t0 = mono_ns();
+	CHECK_EQ(syslet_run_sync(fd, &a, &o), 0);
+	slept = mono_ns() - t0;
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("# nanosleep atom: result %lld after %lld ms\n", (long long)o.result,
+	       slept / 1000000);
+	CHECK_EQ(o.result, 0);
+	CHECK(slept >= 100 * 1000 * 1000);
+	CHECK_EQ(uring_enter(&u, 0, 1), 0);
+	CHECK_EQ(uring_reap(&u), 1);
+	uring_exit(&u);
+}
+
+struct hog {
+	int file;
+	volatile int done;
+};
+
+/* Holds the file's inode lock for a while: tmpfs fallocate() of 256 MiB. */
+static void *hold_inode_lock(void *arg)
+{
+	struct hog *h = arg;
+
+	if (fallocate(h->file, 0, 0, 256 << 20) != 0)
+		abort();
+	h->done = 1;
+	return NULL;
+}
+
+/*
+ * A lock that is merely contended. The atom's pwrite() waits for the inode
+ * lock a fallocate() on the same tmpfs file holds (both threads on one CPU,
+ * so the waiter does not spin on the running owner). Without PREEMPT_RT an
+ * rwsem waiter sleeps through schedule(): the context is handed off. On
+ * PREEMPT_RT the rwsem is an rtmutex, whose rt_mutex_pre_schedule() calls
+ * the scheduler's hook in TASK_RUNNING: patch 1 ignores that, the atom
+ * waits in the caller, and nothing is handed off.
+ */
+TEST(a_contended_sleeping_lock_hands_off_only_without_preempt_rt)
+{
+	struct utsname u;
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct hog h = { 0 };
+	struct stat st;
+	cpu_set_t one;
+	pthread_t t;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, 0), rt, ret, tries = 0;
+
+	CHECK_EQ(uname(&u), 0);
+	rt = strstr(u.version, "PREEMPT_RT") != NULL;
+	printf("# %s kernel\n", rt ? "PREEMPT_RT" : "non-RT");
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	CHECK_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+	h.file = open("/tmp/contended", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(h.file >= 0);
+	CHECK_EQ(pthread_create(&t, NULL, hold_inode_lock, &h), 0);
+	/* The thread inherited the affinity; wait until it allocates. */
+	do {
+		CHECK_EQ(fstat(h.file, &st), 0);
+		if (st.st_blocks == 0)
+			usleep(1000);
+	} while (st.st_blocks == 0 && ++tries < 2000);
+	CHECK(st.st_blocks > 0);
+	syslet_atom_prep(&a, SYS_pwrite64, h.file, syslet_ptr("x"), 1, 0, 0, 0);
+	ret = syslet_run(fd, &a, &o);
+	CHECK(ret == 0 || ret == 1);
+	if (ret == 0)
+		CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 30000000000LL), 1);
+	CHECK_EQ(o.result, 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(h.done);
+	if (rt)
+		CHECK_EQ(ret, 1);	/* waited in the caller */
+	else
+		CHECK_EQ(ret, 0);	/* handed off */
+	close(h.file);
+	unlink("/tmp/contended");
 }
 
 /* A 32-bit program gets ENOTTY for every command (/bin/syslet-compat32). */
