@@ -3,7 +3,7 @@
 # Syslets for Linux, in Rust. The two commands that matter:
 #
 #   make run    build everything, boot the guest, run the demo
-#   make test   host tests + the in-guest suite on the debug kernel
+#   make test   host tests + the in-guest suite on the debug and realtime kernels
 #
 # Both install what they need first (scripts/bootstrap.sh) and keep the
 # kernel source and builds in $(SYSLET_CACHE), outside the repository.
@@ -16,11 +16,11 @@ export SYSLET_CACHE ?= $(HOME)/.cache/syslet
 
 help:
 	@echo "make run        build everything and run the demo in QEMU"
-	@echo "make test       host tests and the in-guest test suite (debug kernel)"
+	@echo "make test       host tests and the in-guest test suite (debug and realtime kernels)"
 	@echo "make soak       the fuzzer, kill storm and load run for an hour or so"
 	@echo "make bench      benchmarks on the release kernel; writes docs/bench/"
 	@echo "make shell      interactive guest with the module loaded"
-	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|release)"
+	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|rt|release)"
 	@echo "make module     build syslet.ko against it"
 	@echo "make guest      build the test programs and the initramfs"
 	@echo "make clean      remove out/ and target/ (keeps the kernel cache)"
@@ -50,8 +50,10 @@ bench:
 shell: bootstrap
 	@scripts/run-guest.sh shell $(FLAVOUR)
 
+# The guest suite runs on the debug and the realtime kernel unless FLAVOUR
+# is given.
 test:
-	@SYSLET_TEST_FLAVOUR=$(FLAVOUR) scripts/test.sh
+	@SYSLET_TEST_FLAVOUR="$(if $(filter command line,$(origin FLAVOUR)),$(FLAVOUR),debug rt)" scripts/test.sh
 
 # The hardening programs for an hour or so instead of minutes.
 soak: bootstrap

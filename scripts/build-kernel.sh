@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the patched kernel of one flavour (release or debug) out of tree.
+# Build the patched kernel of one flavour (release, debug or rt) out of tree.
 #
 #   scripts/build-kernel.sh FLAVOUR     prints the build directory on stdout
 #
@@ -15,14 +15,17 @@ source "$(dirname "$0")/lib.sh"
 flavour="${1:-}"
 case "$flavour" in
 release) make_args=() ; cc_version=$(gcc --version | head -n1) ;;
-debug) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | head -n1) ;;
-*) die "usage: $0 release|debug" ;;
+debug | rt) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | head -n1) ;;
+*) die "usage: $0 release|debug|rt" ;;
 esac
 
 tree=$("$REPO/scripts/fetch-kernel.sh")
 out="$SYSLET_CACHE/build/$flavour"
 mkdir -p "$out"
 fragments=("$REPO/kernel/config/common.config" "$REPO/kernel/config/$flavour.config")
+# The realtime kernel is the debug kernel with PREEMPT_RT.
+[[ "$flavour" == rt ]] && fragments=("$REPO/kernel/config/common.config"
+	"$REPO/kernel/config/debug.config" "$REPO/kernel/config/rt.config")
 mapfile -t patches < <(find "$REPO/kernel/patches" -name '*.patch' | sort)
 
 # One build at a time per source tree: both flavours share it.

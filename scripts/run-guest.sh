@@ -11,8 +11,8 @@
 # console log.
 source "$(dirname "$0")/lib.sh"
 
-mode="${1:?usage: $0 test|demo|bench|shell release|debug}"
-flavour="${2:?usage: $0 test|demo|bench|shell release|debug}"
+mode="${1:?usage: $0 test|demo|bench|shell release|debug|rt}"
+flavour="${2:?usage: $0 test|demo|bench|shell release|debug|rt}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 # The bench image (null_blk, fio) for make bench, and for a shell with
 # SYSLET_GUEST_BENCH=1 (to run fio jobs by hand).
@@ -60,7 +60,7 @@ accel=$(pick_accel)
 cpu=max
 [[ "$accel" == kvm ]] && cpu=host
 mem=512
-[[ "$flavour" == debug ]] && mem=1024
+[[ "$flavour" == debug || "$flavour" == rt ]] && mem=1024
 
 # Settings the guest's programs read, passed on the kernel command line
 # (which hands unknown NAME=value words to init's environment).
