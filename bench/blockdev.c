@@ -13,7 +13,9 @@
  *  - io_uring: @qd reads in flight, one io_uring_enter() submits the
  *    replacements and waits for at least one completion;
  *  - syslets: each read is a one-atom chain; it blocks, a spare takes over
- *    the caller, which submits the next; completions come from the ring.
+ *    the caller, which submits the next; completions come from the ring;
+ *  - syslets, batched: the same chains, all of a round in one
+ *    syslet_submit_all() call (SYSLET_SUBMIT_RETURN_ON_BLOCK).
  *
  * Reported: IOPS, and the median and 99th percentile of the latency from
  * submission to the submitter seeing the completion.
@@ -270,6 +272,78 @@ static void run_syslet(int qd)
 	close(fd);
 }
 
+/*
+ * The same reads, batched: the first @qd, and then each round's
+ * replacements, go in one syslet_submit_all() call
+ * (SYSLET_SUBMIT_RETURN_ON_BLOCK), so every read that blocks still has a
+ * carrier of its own. A read that ran in the caller (no spare was parked)
+ * is replaced in the next call.
+ */
+static void run_syslet_batch(int qd)
+{
+	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 64 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_outcome outs[MAX_QD], o[MAX_QD];
+	struct syslet_atom *firsts[MAX_QD];
+	int fd = syslet_open(), inflight = 0, todo[MAX_QD], n = qd;
+	double t0, end;
+
+	CHECK(fd >= 0);
+	CHECK(syslet_setup(fd, &setup) == 0);
+	CHECK(syslet_ring_mmap(fd, &setup, &ring) == 0);
+	nlat = 0;
+	t0 = now_ns();
+	end = t0 + seconds * 1e9;
+	for (int s = 0; s < qd; s++)
+		todo[s] = s;
+	for (;;) {
+		if (n && now_ns() < end) {
+			int subm[MAX_QD], ran, was = n;
+			unsigned int queued = 0;
+
+			for (int i = 0; i < n; i++) {
+				int s = subm[i] = todo[i];
+
+				start_ns[s] = now_ns();
+				syslet_atom_prep(&atoms[s], SYS_pread64, dev, syslet_ptr(buf(s)), BS,
+						 rand_off(), 0, 0);
+				atoms[s].cookie = s;
+				firsts[i] = &atoms[s];
+			}
+			ran = syslet_submit_all(fd, firsts, n, o, 0, 0, &queued);
+			CHECK(ran >= 0 && ran + (int)queued == n);
+			inflight += queued;
+			n = 0;
+			for (int i = 0; i < was; i++) {
+				if (o[i].flags & SYSLET_OUTCOME_USER)
+					continue;
+				completed(subm[i], o[i].result);
+				todo[n++] = subm[i];
+			}
+			continue;
+		}
+		if (!inflight)
+			break;
+		int got = syslet_wait_reap(fd, &ring, outs, MAX_QD, 1, -1);
+
+		CHECK(got >= 0);
+		for (int i = 0; i < got; i++) {
+			int s = (int)outs[i].cookie;
+
+			completed(s, outs[i].result);
+			inflight--;
+			todo[n++] = s;
+		}
+	}
+	report("syslet-batch", qd, now_ns() - t0);
+	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
+	       syslet_fdinfo_value(fd, "syslet-went-async"),
+	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
+	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
+	syslet_ring_munmap(&ring);
+	close(fd);
+}
+
 void bench_blockdev(void)
 {
 	static const int depths[] = { 1, 8, 32 };
@@ -293,6 +367,8 @@ void bench_blockdev(void)
 		run_pool(depths[d]);
 		run_uring(depths[d]);
 		run_syslet(depths[d]);
+		if (depths[d] > 1)
+			run_syslet_batch(depths[d]);
 	}
 	printf("\n");
 	free(lat);
