@@ -100,5 +100,6 @@ void bench_handoff(void);
 void bench_threads(void);
 void bench_blockdev(void);
 void bench_tree(void);
+void bench_rtlat(void);
 
 #endif /* SYSLET_BENCH_H */

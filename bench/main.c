@@ -4,7 +4,7 @@
  * measures syslets side by side with the alternatives in this one boot.
  * Under TCG absolute times are emulated and mean little; compare ratios.
  *
- *   syslet-bench [SECTION...]   cheap handoff threads blockdev tree
+ *   syslet-bench [SECTION...]   cheap handoff threads blockdev tree rtlat
  *                               (all of them when none is named)
  */
 #include <string.h>
@@ -17,7 +17,7 @@ static const struct {
 } sections[] = {
 	{ "cheap", bench_cheap },	{ "handoff", bench_handoff },
 	{ "threads", bench_threads },	{ "blockdev", bench_blockdev },
-	{ "tree", bench_tree },
+	{ "tree", bench_tree },		{ "rtlat", bench_rtlat },
 };
 
 int main(int argc, char **argv)
