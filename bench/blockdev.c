@@ -235,18 +235,41 @@ static int syslet_refill(int fd, int s, double end)
 	return 0;
 }
 
-static void run_syslet(int qd)
+/*
+ * A context for the syslet rows, with its ring mapped. Carriers park as
+ * spares when done, so the pool grows to what is in flight.
+ */
+static int syslet_ctx_open(struct syslet_ring_map *ring)
 {
-	/* Carriers park as spares when done, so the pool grows to what is in flight. */
 	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 64 };
-	struct syslet_ring_map ring = { 0 };
-	struct syslet_outcome outs[MAX_QD];
-	int fd = syslet_open(), inflight = 0;
-	double t0, end;
+	int fd = syslet_open();
 
 	CHECK(fd >= 0);
 	CHECK(syslet_setup(fd, &setup) == 0);
-	CHECK(syslet_ring_mmap(fd, &setup, &ring) == 0);
+	CHECK(syslet_ring_mmap(fd, &setup, ring) == 0);
+	return fd;
+}
+
+/* Reports a syslet row, with the context's counters, and closes it. */
+static void syslet_ctx_report(const char *method, int qd, double t0, int fd,
+			      struct syslet_ring_map *ring)
+{
+	report(method, qd, now_ns() - t0);
+	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
+	       syslet_fdinfo_value(fd, "syslet-went-async"),
+	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
+	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
+	syslet_ring_munmap(ring);
+	close(fd);
+}
+
+static void run_syslet(int qd)
+{
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_outcome outs[MAX_QD];
+	int fd = syslet_ctx_open(&ring), inflight = 0;
+	double t0, end;
+
 	nlat = 0;
 	t0 = now_ns();
 	end = t0 + seconds * 1e9;
@@ -263,13 +286,7 @@ static void run_syslet(int qd)
 			inflight += syslet_refill(fd, s, end) - 1;
 		}
 	}
-	report("syslet", qd, now_ns() - t0);
-	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
-	       syslet_fdinfo_value(fd, "syslet-went-async"),
-	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
-	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
-	syslet_ring_munmap(&ring);
-	close(fd);
+	syslet_ctx_report("syslet", qd, t0, fd, &ring);
 }
 
 /*
@@ -281,16 +298,12 @@ static void run_syslet(int qd)
  */
 static void run_syslet_batch(int qd)
 {
-	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 64 };
 	struct syslet_ring_map ring = { 0 };
 	struct syslet_outcome outs[MAX_QD], o[MAX_QD];
 	struct syslet_atom *firsts[MAX_QD];
-	int fd = syslet_open(), inflight = 0, todo[MAX_QD], n = qd;
+	int fd = syslet_ctx_open(&ring), inflight = 0, todo[MAX_QD], n = qd;
 	double t0, end;
 
-	CHECK(fd >= 0);
-	CHECK(syslet_setup(fd, &setup) == 0);
-	CHECK(syslet_ring_mmap(fd, &setup, &ring) == 0);
 	nlat = 0;
 	t0 = now_ns();
 	end = t0 + seconds * 1e9;
@@ -335,13 +348,7 @@ static void run_syslet_batch(int qd)
 			todo[n++] = s;
 		}
 	}
-	report("syslet-batch", qd, now_ns() - t0);
-	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
-	       syslet_fdinfo_value(fd, "syslet-went-async"),
-	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
-	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
-	syslet_ring_munmap(&ring);
-	close(fd);
+	syslet_ctx_report("syslet-batch", qd, t0, fd, &ring);
 }
 
 void bench_blockdev(void)
