@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -903,15 +904,19 @@ TEST(an_atom_interrupted_by_io_uring_task_work_is_restarted)
 
 struct hog {
 	int file;
+	off_t size;
 	volatile int done;
 };
 
-/* Holds the file's inode lock for a while: tmpfs fallocate() of 256 MiB. */
+/*
+ * Holds the file's inode lock for a while: a tmpfs fallocate() of 256 MiB,
+ * or of half the space /tmp has if that is less.
+ */
 static void *hold_inode_lock(void *arg)
 {
 	struct hog *h = arg;
 
-	if (fallocate(h->file, 0, 0, 256 << 20) != 0)
+	if (fallocate(h->file, 0, 0, h->size) != 0)
 		abort();
 	h->done = 1;
 	return NULL;
@@ -932,6 +937,7 @@ TEST(a_contended_sleeping_lock_hands_off_only_without_preempt_rt)
 	struct syslet_atom a;
 	struct syslet_outcome o;
 	struct hog h = { 0 };
+	struct statvfs vfs;
 	struct stat st;
 	cpu_set_t one;
 	pthread_t t;
@@ -946,6 +952,10 @@ TEST(a_contended_sleeping_lock_hands_off_only_without_preempt_rt)
 	CHECK_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
 	h.file = open("/tmp/contended", O_RDWR | O_CREAT | O_TRUNC, 0600);
 	CHECK(h.file >= 0);
+	CHECK_EQ(fstatvfs(h.file, &vfs), 0);
+	h.size = (off_t)vfs.f_bavail * vfs.f_bsize / 2;
+	if (h.size > 256 << 20)
+		h.size = 256 << 20;
 	CHECK_EQ(pthread_create(&t, NULL, hold_inode_lock, &h), 0);
 	/* The thread inherited the affinity; wait until it allocates. */
 	do {
