@@ -10,25 +10,15 @@
 #include <sys/syscall.h>
 #include <syslet.h>
 
+#include "nap.h"
 #include "tap.h"
 
 #define PIPES 16
 
-struct ctx {
-	int fd;
-	struct syslet_ring_map ring;
-};
-
-static void ctx_open(struct ctx *c, unsigned int spares)
+/* A context whose @spares spares are all parked, and no more. */
+static void ctx_open(struct spare_ctx *c, unsigned int spares)
 {
-	struct syslet_setup s = { .spares = spares, .max_threads = 2 * spares < 32 ? 2 * spares : 32 };
-
-	c->fd = syslet_open();
-	CHECK(c->fd >= 0);
-	CHECK_EQ(syslet_setup(c->fd, &s), 0);
-	CHECK_EQ(syslet_ring_mmap(c->fd, &s, &c->ring), 0);
-	for (int i = 0; i < 2000 && syslet_fdinfo_value(c->fd, "syslet-spares") < spares; i++)
-		usleep(2000);
+	spare_ctx_open(c, spares, 0);
 	CHECK_EQ(syslet_fdinfo_value(c->fd, "syslet-spares"), spares);
 }
 
@@ -62,7 +52,7 @@ TEST(the_ioctl_returns_after_the_chain_that_blocked)
 	struct syslet_outcome o[3];
 	__s64 res[3] = { 7, 7, 7 };
 	unsigned int queued = 0;
-	struct ctx c;
+	struct spare_ctx c;
 	char buf[4];
 	int p[2];
 
@@ -102,7 +92,7 @@ TEST(a_batch_of_blocking_reads_has_a_carrier_each)
 	unsigned int queued = 0;
 	int p[PIPES][2];
 	char buf[PIPES];
-	struct ctx c;
+	struct spare_ctx c;
 
 	ctx_open(&c, PIPES);
 	for (int i = 0; i < PIPES; i++) {
@@ -134,7 +124,7 @@ TEST(the_whole_batch_shares_one_deadline)
 	unsigned int queued = 0;
 	int p[2];
 	char buf[4];
-	struct ctx c;
+	struct spare_ctx c;
 
 	CHECK(pipe(p) == 0);
 	ctx_open(&c, 4);

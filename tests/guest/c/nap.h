@@ -73,4 +73,33 @@ static inline pid_t nap_other_thread(void)
 	return n == 1 ? other : -1;
 }
 
+/* A context with its ring mapped, for tests that use both. */
+struct spare_ctx {
+	int fd;
+	struct syslet_ring_map ring;
+};
+
+/*
+ * Opens and sets up a context with @spares spares (threads up to twice
+ * that, at most 32) and a ring of @ring_entries (0: the default), and
+ * waits until the spares are parked.
+ */
+static inline void spare_ctx_open(struct spare_ctx *c, unsigned int spares,
+				  unsigned int ring_entries)
+{
+	struct syslet_setup s = {
+		.spares = spares,
+		.max_threads = 2 * spares + 2 < 32 ? 2 * spares + 2 : 32,
+		.ring_entries = ring_entries,
+	};
+
+	c->fd = syslet_open();
+	CHECK(c->fd >= 0);
+	CHECK_EQ(syslet_setup(c->fd, &s), 0);
+	CHECK_EQ(syslet_ring_mmap(c->fd, &s, &c->ring), 0);
+	for (int i = 0; i < 2000 && syslet_fdinfo_value(c->fd, "syslet-spares") < spares; i++)
+		usleep(2000);
+	CHECK(syslet_fdinfo_value(c->fd, "syslet-spares") >= spares);
+}
+
 #endif /* SYSLET_NAP_H */

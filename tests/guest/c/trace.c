@@ -95,26 +95,6 @@ static const char *find_event(const char *from, const char *event, const char *n
 		__at;								\
 	})
 
-struct ctx {
-	int fd;
-	struct syslet_ring_map ring;
-};
-
-static void ctx_open(struct ctx *c, unsigned int spares, unsigned int ring_entries)
-{
-	struct syslet_setup s = {
-		.spares = spares, .max_threads = 2 * spares + 2, .ring_entries = ring_entries,
-	};
-
-	c->fd = syslet_open();
-	CHECK(c->fd >= 0);
-	CHECK_EQ(syslet_setup(c->fd, &s), 0);
-	CHECK_EQ(syslet_ring_mmap(c->fd, &s, &c->ring), 0);
-	for (int i = 0; i < 1000 && syslet_fdinfo_value(c->fd, "syslet-spares") < spares; i++)
-		usleep(2000);
-	CHECK(syslet_fdinfo_value(c->fd, "syslet-spares") >= spares);
-}
-
 #define SKIP_WITHOUT_TRACEFS()							\
 	do {									\
 		if (!tracefs_ready()) {						\
@@ -141,14 +121,14 @@ TEST(an_async_chain_traces_submit_handoff_atom_completion)
 {
 	struct syslet_atom a;
 	struct syslet_outcome o;
-	struct ctx c;
+	struct spare_ctx c;
 	char buf[8], needle[96];
 	const char *at;
 	int p[2], carrier;
 
 	SKIP_WITHOUT_TRACEFS();
 	CHECK(pipe(p) == 0);
-	ctx_open(&c, 1, 0);
+	spare_ctx_open(&c, 1, 0);
 	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
 	a.cookie = 0x5151;
 	trace_start();
@@ -206,7 +186,7 @@ TEST(cancel_and_deadline_are_traced)
 	struct syslet_atom a, b;
 	struct syslet_atom *first = &b;
 	struct syslet_outcome o;
-	struct ctx c;
+	struct spare_ctx c;
 	char buf[8], needle[64];
 	const char *at;
 	unsigned int queued = 0;
@@ -214,7 +194,7 @@ TEST(cancel_and_deadline_are_traced)
 
 	SKIP_WITHOUT_TRACEFS();
 	CHECK(pipe(p) == 0);
-	ctx_open(&c, 2, 0);
+	spare_ctx_open(&c, 2, 0);
 	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(buf), sizeof(buf), 0, 0, 0);
 	a.cookie = 0x7a;
 	b = a;
@@ -247,10 +227,10 @@ TEST(a_completion_into_the_overflow_is_marked)
 {
 	struct syslet_outcome o[3];
 	struct nap n;
-	struct ctx c;
+	struct spare_ctx c;
 
 	SKIP_WITHOUT_TRACEFS();
-	ctx_open(&c, 1, 2);
+	spare_ctx_open(&c, 1, 2);
 	n.ts = (struct timespec){ 0, 1000 * 1000 };
 	syslet_atom_prep(&n.atom, SYS_nanosleep, syslet_ptr(&n.ts), 0, 0, 0, 0, 0);
 	n.atom.cookie = 0x0f;
