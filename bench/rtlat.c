@@ -17,12 +17,24 @@
  * latency in microseconds (instruction counts under -icount). Meaningful
  * on the realtime kernel (make bench FLAVOUR=rt); on the release kernel
  * too, as a comparison of the three loads within one boot.
+ *
+ * The other CPUs are taken offline meanwhile (see bench_rtlat()).
+ * SYSLET_RTLAT_SAMPLES sets the wake-ups per load (2,000 by default).
+ * SYSLET_RTLAT_TRACE=US (as cyclictest's -b): context switches, syslet
+ * hand-offs and the FIFO thread's wake-ups are traced, each wake-up with
+ * the stack of what the timer interrupted; tracing stops at the first
+ * wake-up (after the tenth) later than US microseconds, and the end of
+ * CPU 0's trace is printed. Tracing slows every switch: the figures of a
+ * traced run are not comparable with an untraced one.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslet.h>
@@ -31,7 +43,6 @@
 
 #include "bench.h"
 
-#define SAMPLES 2000
 #define PERIOD_NS 1000000LL
 #define POOL_THREADS 4
 
@@ -113,7 +124,98 @@ static pid_t start(void (*fn)(enum load), enum load load)
 	return pid;
 }
 
-static double lat_us[SAMPLES];
+/* Wake-ups per load: SYSLET_RTLAT_SAMPLES, 2,000 by default. */
+static long samples(void)
+{
+	const char *v = getenv("SYSLET_RTLAT_SAMPLES");
+	long n = v ? atol(v) : 0;
+
+	return n > 0 ? n : 2000;
+}
+
+#define TRACEFS "/sys/kernel/tracing/"
+
+/* Writes @val to the tracefs file @name; false if it cannot. */
+static bool trace_set(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), TRACEFS "%s", name);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+/* The break-trace threshold in microseconds, 0 without SYSLET_RTLAT_TRACE. */
+static double trace_threshold(void)
+{
+	const char *v = getenv("SYSLET_RTLAT_TRACE");
+
+	return v ? atof(v) : 0;
+}
+
+/*
+ * Starts tracing what delays the FIFO thread: every context switch, the
+ * thread's own wake-ups with the stack of what its timer interrupted, and
+ * the hand-offs. Few events, so that tracing disturbs the loads less.
+ * False without tracefs.
+ */
+static bool trace_start(void)
+{
+	char filter[64], trigger[80];
+
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) != 0 && errno != EBUSY) {
+		printf("no tracefs (errno %d): not tracing\n", errno);
+		return false;
+	}
+	snprintf(filter, sizeof(filter), "pid == %ld", (long)syscall(SYS_gettid));
+	snprintf(trigger, sizeof(trigger), "stacktrace if %s", filter);
+	return trace_set("tracing_on", "0") && trace_set("trace", "") &&
+	       trace_set("buffer_size_kb", "8192") &&
+	       trace_set("events/sched/sched_switch/enable", "1") &&
+	       trace_set("events/sched/sched_waking/enable", "1") &&
+	       trace_set("events/syslet/syslet_handoff/enable", "1") &&
+	       trace_set("events/sched/sched_waking/filter", filter) &&
+	       /* where the timer interrupted the task the FIFO thread preempts */
+	       trace_set("events/sched/sched_waking/trigger", trigger) &&
+	       trace_set("tracing_on", "1");
+}
+
+/* Prints the last @lines lines of CPU 0's trace. */
+static void trace_dump(int lines)
+{
+	size_t len = 0, size = 64 << 20, from;
+	char *buf = malloc(size);
+	ssize_t n;
+	int fd = open(TRACEFS "per_cpu/cpu0/trace", O_RDONLY);
+
+	CHECK(buf);
+	if (fd >= 0) {
+		while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+			len += n;
+		close(fd);
+	}
+	buf[len] = 0;
+	/* Back from the end over @lines newlines (the last one ends the text). */
+	for (from = len; from > 0; from--)
+		if (buf[from - 1] == '\n' && lines-- < 0)
+			break;
+	printf("trace of CPU 0 up to the late wake-up:\n%s\n", buf + from);
+	free(buf);
+}
+
+/* Stops tracing and turns the events off again. */
+static void trace_stop(void)
+{
+	trace_set("tracing_on", "0");
+	trace_set("events/sched/sched_waking/trigger", "!stacktrace");
+	trace_set("set_event", "");
+	trace_set("events/sched/sched_waking/filter", "0");
+}
 
 /*
  * The FIFO thread's wake-up latencies, in microseconds, while @blocking and
@@ -124,11 +226,20 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 	struct sched_param sp = { .sched_priority = 80 };
 	struct timespec next, now;
 	pid_t a = start(blocking_load, blocking), b = start(busy_load, busy);
+	double threshold = trace_threshold();
+	long n = samples();
+	double *lat_us = calloc(n, sizeof(*lat_us));
+	int tracing_on = -1;
 
+	CHECK(lat_us);
 	usleep(100 * 1000);	/* the loads get going */
+	if (threshold > 0 && trace_start())
+		tracing_on = open(TRACEFS "tracing_on", O_WRONLY);
+	else if (threshold > 0)
+		printf("could not set tracing up (errno %d): not tracing\n", errno);
 	CHECK(sched_setscheduler(0, SCHED_FIFO, &sp) == 0);
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	for (int i = 0; i < SAMPLES; i++) {
+	for (long i = 0; i < n; i++) {
 		next.tv_nsec += PERIOD_NS;
 		if (next.tv_nsec >= 1000000000) {
 			next.tv_nsec -= 1000000000;
@@ -138,44 +249,85 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 			;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		lat_us[i] = ((now.tv_sec - next.tv_sec) * 1e9 + (now.tv_nsec - next.tv_nsec)) / 1e3;
+		if (tracing_on >= 0 && i >= 10 && lat_us[i] > threshold) {
+			CHECK(write(tracing_on, "0", 1) == 1);
+			close(tracing_on);
+			tracing_on = -2;
+			printf("wake-up %ld was %.1f us late: tracing stopped\n", i, lat_us[i]);
+		}
 	}
+	if (tracing_on == -2)
+		trace_dump(400);
+	else if (tracing_on >= 0)
+		close(tracing_on);
+	if (tracing_on != -1)
+		trace_stop();
 	sp.sched_priority = 0;
 	CHECK(sched_setscheduler(0, SCHED_OTHER, &sp) == 0);
 	kill(a, SIGKILL);
 	kill(b, SIGKILL);
 	waitpid(a, NULL, 0);
 	waitpid(b, NULL, 0);
-	sort_doubles(lat_us, SAMPLES);
+	sort_doubles(lat_us, n);
 	printf("%-36s latency p50 %8.1f us  p99.9 %8.1f us  max %8.1f us\n", name,
-	       percentile(lat_us, SAMPLES, 0.5), percentile(lat_us, SAMPLES, 0.999),
-	       lat_us[SAMPLES - 1]);
-	printf("data rtlat-%d 0 %.1f %.1f %.1f\n", id, percentile(lat_us, SAMPLES, 0.5),
-	       percentile(lat_us, SAMPLES, 0.999), lat_us[SAMPLES - 1]);
+	       percentile(lat_us, n, 0.5), percentile(lat_us, n, 0.999),
+	       lat_us[n - 1]);
+	printf("data rtlat-%d 0 %.1f %.1f %.1f\n", id, percentile(lat_us, n, 0.5),
+	       percentile(lat_us, n, 0.999), lat_us[n - 1]);
+	free(lat_us);
+}
+
+/*
+ * Takes every CPU but CPU 0 offline (@online false) or brings them back.
+ * Returns how many changed.
+ */
+static int other_cpus(bool online)
+{
+	int changed = 0;
+
+	for (int cpu = 1; cpu < CPU_SETSIZE; cpu++) {
+		char path[64];
+		int fd;
+
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+		fd = open(path, O_WRONLY);
+		if (fd < 0)
+			break;
+		changed += write(fd, online ? "1" : "0", 1) == 1;
+		close(fd);
+	}
+	return changed;
 }
 
 void bench_rtlat(void)
 {
 	cpu_set_t all, one;
+	int offline;
 
 	/*
 	 * Everything on CPU 0, the loads (which inherit it) and the FIFO
-	 * thread: what is measured is whether the FIFO thread preempts them,
-	 * not how QEMU, which runs the two vCPUs in turns under -icount,
-	 * schedules its vCPUs.
+	 * thread, with the other CPUs offline: what is measured is whether
+	 * the FIFO thread preempts the loads. With CPU 1 online, QEMU (which
+	 * runs the vCPUs in turns under -icount) counted CPU 1's time into
+	 * CPU 0's latencies: see the README's Realtime section.
 	 */
 	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0);
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
 	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
 	CHECK(mlockall(MCL_CURRENT | MCL_FUTURE) == 0);
-	printf("## a SCHED_FIFO thread waking every ms (%d wake-ups) while SCHED_OTHER "
-	       "processes load the machine, all on CPU 0\n", SAMPLES);
+	offline = other_cpus(false);
+	printf("## a SCHED_FIFO thread waking every ms (%ld wake-ups) while SCHED_OTHER "
+	       "processes load the machine, all on CPU 0 (%d other CPUs taken offline)\n",
+	       samples(), offline);
 	measure("syslets: cachemisses + long chains", LOAD_SYSLET, LOAD_SYSLET, 0);
 	measure("syslets: cachemisses only", LOAD_SYSLET, LOAD_PLAIN, 1);
 	measure("syslets: long chains only", LOAD_PLAIN, LOAD_SYSLET, 2);
 	measure("plain calls", LOAD_PLAIN, LOAD_PLAIN, 3);
 	measure("thread pool + plain calls", LOAD_POOL, LOAD_PLAIN, 4);
 	printf("\n");
+	if (offline)
+		other_cpus(true);
 	munlockall();
 	CHECK(sched_setaffinity(0, sizeof(all), &all) == 0);
 }
