@@ -64,10 +64,13 @@ if [[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]]; then
 		cp "$kdir/$m" "$root/lib/"
 	done
 	# The ext4 tree of the walk benchmark (scripts/build-tree-image.sh).
-	cp "$("$REPO/scripts/build-tree-image.sh")" "$root/lib/tree.img.gz"
+	# Each path is assigned first: set -e ends the build if its script
+	# fails, where cp "$(...)" would go on with an empty name.
+	tree_img=$("$REPO/scripts/build-tree-image.sh")
+	cp "$tree_img" "$root/lib/tree.img.gz"
 	if [[ -n "${SYSLET_BENCH_BASE:-}" ]]; then
-		cp "$("$REPO/scripts/build-module.sh" "$flavour" "$SYSLET_BENCH_BASE")" \
-			"$root/lib/syslet-base.ko"
+		base_ko=$("$REPO/scripts/build-module.sh" "$flavour" "$SYSLET_BENCH_BASE")
+		cp "$base_ko" "$root/lib/syslet-base.ko"
 	fi
 	if [[ -x "$REPO/scripts/build-fio.sh" ]]; then
 		fio_root=$("$REPO/scripts/build-fio.sh")
