@@ -229,13 +229,16 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 	double threshold = trace_threshold();
 	long n = samples();
 	double *lat_us = calloc(n, sizeof(*lat_us));
+	/* tracing_on while the trace runs; traced and stopped say what became of it. */
 	int tracing_on = -1;
+	bool traced = false, stopped = false;
 
 	CHECK(lat_us);
 	usleep(100 * 1000);	/* the loads get going */
-	if (threshold > 0 && trace_start())
+	if (threshold > 0 && trace_start()) {
 		tracing_on = open(TRACEFS "tracing_on", O_WRONLY);
-	else if (threshold > 0)
+		traced = true;
+	} else if (threshold > 0)
 		printf("could not set tracing up (errno %d): not tracing\n", errno);
 	CHECK(sched_setscheduler(0, SCHED_FIFO, &sp) == 0);
 	clock_gettime(CLOCK_MONOTONIC, &next);
@@ -249,18 +252,17 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 			;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		lat_us[i] = ((now.tv_sec - next.tv_sec) * 1e9 + (now.tv_nsec - next.tv_nsec)) / 1e3;
-		if (tracing_on >= 0 && i >= 10 && lat_us[i] > threshold) {
+		if (tracing_on >= 0 && !stopped && i >= 10 && lat_us[i] > threshold) {
 			CHECK(write(tracing_on, "0", 1) == 1);
-			close(tracing_on);
-			tracing_on = -2;
+			stopped = true;
 			printf("wake-up %ld was %.1f us late: tracing stopped\n", i, lat_us[i]);
 		}
 	}
-	if (tracing_on == -2)
+	if (stopped)
 		trace_dump(400);
-	else if (tracing_on >= 0)
+	if (tracing_on >= 0)
 		close(tracing_on);
-	if (tracing_on != -1)
+	if (traced)
 		trace_stop();
 	sp.sched_priority = 0;
 	CHECK(sched_setscheduler(0, SCHED_OTHER, &sp) == 0);
