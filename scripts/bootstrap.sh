@@ -32,6 +32,12 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq -t bookworm --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The kernel source (a download, an unpack and a git commit of the whole tree)
+# is fetched while the Rust pieces below install: neither waits on the other.
+fetch_log=$(mktemp)
+"$REPO/scripts/fetch-kernel.sh" >/dev/null 2>"$fetch_log" &
+fetch_pid=$!
+
 command -v rustup >/dev/null || die "rustup not found (the Rust toolchain is a prerequisite)"
 if ! rustup component list --installed | grep -q '^rust-src'; then
 	log "rustup component add rust-src"
@@ -46,4 +52,9 @@ if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	log "cargo install bindgen-cli $BINDGEN_VERSION"
 	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"
 fi
+fetch_rc=0
+wait "$fetch_pid" || fetch_rc=$?
+cat "$fetch_log" >&2
+rm -f "$fetch_log"
+((fetch_rc == 0)) || die "fetching the kernel source failed"
 log "bootstrap: host is ready"
