@@ -20,7 +20,7 @@ help:
 	@echo "make soak       the fuzzer, kill storm and load run for an hour or so"
 	@echo "make bench      benchmarks on the release kernel; writes docs/bench/"
 	@echo "make shell      interactive guest with the module loaded"
-	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|rt|release)"
+	@echo "make kernel     build the patched kernel  (FLAVOUR=debug|rt|release|rt-release)"
 	@echo "make module     build syslet.ko against it"
 	@echo "make guest      build the test programs and the initramfs"
 	@echo "make clean      remove out/ and target/ (keeps the kernel cache)"

@@ -12,7 +12,7 @@
 # SYSLET_BENCH_BASE=REV, the module as it was at git revision REV.
 source "$(dirname "$0")/lib.sh"
 
-flavour="${1:?usage: $0 release|debug|rt}"
+flavour="${1:?usage: $0 release|debug|rt|rt-release}"
 ko=$("$REPO/scripts/build-module.sh" "$flavour")
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 out="$REPO/out/guest-$flavour"

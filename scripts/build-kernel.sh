@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the patched kernel of one flavour (release, debug or rt) out of tree.
+# Build the patched kernel of one flavour (release, debug, rt or rt-release)
+# out of tree.
 #
 #   scripts/build-kernel.sh FLAVOUR     prints the build directory on stdout
 #
@@ -14,9 +15,9 @@ source "$(dirname "$0")/lib.sh"
 
 flavour="${1:-}"
 case "$flavour" in
-release) make_args=() ; cc_version=$(gcc --version | head -n1) ;;
+release | rt-release) make_args=() ; cc_version=$(gcc --version | head -n1) ;;
 debug | rt) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | head -n1) ;;
-*) die "usage: $0 release|debug|rt" ;;
+*) die "usage: $0 release|debug|rt|rt-release" ;;
 esac
 
 tree=$("$REPO/scripts/fetch-kernel.sh")
@@ -26,6 +27,9 @@ fragments=("$REPO/kernel/config/common.config" "$REPO/kernel/config/$flavour.con
 # The realtime kernel is the debug kernel with PREEMPT_RT.
 [[ "$flavour" == rt ]] && fragments=("$REPO/kernel/config/common.config"
 	"$REPO/kernel/config/debug.config" "$REPO/kernel/config/rt.config")
+# The realtime release kernel is the release kernel with PREEMPT_RT.
+[[ "$flavour" == rt-release ]] && fragments=("$REPO/kernel/config/common.config"
+	"$REPO/kernel/config/release.config" "$REPO/kernel/config/rt-release.config")
 mapfile -t patches < <(find "$REPO/kernel/patches" -name '*.patch' | sort)
 
 # One build at a time per source tree: both flavours share it.

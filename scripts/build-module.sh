@@ -12,7 +12,7 @@
 #                                           commit
 source "$(dirname "$0")/lib.sh"
 
-flavour="${1:?usage: $0 release|debug|rt [REV]}"
+flavour="${1:?usage: $0 release|debug|rt|rt-release [REV]}"
 rev="${2:-}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 mapfile -t make_args < <(grep -v "^$" "$kdir/.syslet-make-args" || true)

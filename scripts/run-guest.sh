@@ -11,8 +11,8 @@
 # console log.
 source "$(dirname "$0")/lib.sh"
 
-mode="${1:?usage: $0 test|demo|bench|shell release|debug|rt}"
-flavour="${2:?usage: $0 test|demo|bench|shell release|debug|rt}"
+mode="${1:?usage: $0 test|demo|bench|shell release|debug|rt|rt-release}"
+flavour="${2:?usage: $0 test|demo|bench|shell release|debug|rt|rt-release}"
 kdir=$("$REPO/scripts/build-kernel.sh" "$flavour")
 # The bench image (null_blk, fio) for make bench, and for a shell with
 # SYSLET_GUEST_BENCH=1 (to run fio jobs by hand).
@@ -68,7 +68,7 @@ guest_env() {
 	local v
 	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
 	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
-		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_RTLAT_TRACE SYSLET_RTLAT_SAMPLES SYSLET_BENCH_SECONDS SYSLET_WALK_ROUNDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP; do
+		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_RTLAT_TRACE SYSLET_RTLAT_TRACER SYSLET_RTLAT_SAMPLES SYSLET_BENCH_SECONDS SYSLET_WALK_ROUNDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP; do
 		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
 	done
 	echo
