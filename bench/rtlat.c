@@ -11,7 +11,10 @@
  *  - plain calls: the same work as plain system calls (nanosleep; 512
  *    getppid calls a round);
  *  - a thread pool: the sleeps done by 4 threads, the getppid rounds as
- *    plain calls.
+ *    plain calls;
+ *  - the fuzzer (the suite's c-fuzz, unprivileged, random and hostile
+ *    chains, some of which block and go asynchronous) beside the getppid
+ *    chains. It has no plain-call twin: compare it with the plain calls.
  *
  * Reported per load: the median, 99.9th percentile and largest wake-up
  * latency in microseconds (instruction counts under -icount). Meaningful
@@ -26,6 +29,10 @@
  * wake-up (after the tenth) later than US microseconds, and the end of
  * CPU 0's trace is printed. Tracing slows every switch: the figures of a
  * traced run are not comparable with an untraced one.
+ * SYSLET_RTLAT_TRACER=NAME runs one of the kernel's latency tracers
+ * (wakeup_rt, preemptirqsoff, irqsoff, preemptoff; FLAVOUR=rt-release has
+ * them) during each load and prints, per load, the largest latency it saw
+ * and the start of its trace of that section.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -46,7 +53,10 @@
 #define PERIOD_NS 1000000LL
 #define POOL_THREADS 4
 
-enum load { LOAD_SYSLET, LOAD_PLAIN, LOAD_POOL };
+enum load { LOAD_SYSLET, LOAD_PLAIN, LOAD_POOL, LOAD_FUZZ };
+
+/* The suite's fuzzer, in the guest image beside the benchmark. */
+#define FUZZER "/tests/c-fuzz"
 
 /* Sleeps of 50 us, the blocking part of every load. */
 static const struct timespec nap = { 0, 50 * 1000 };
@@ -83,6 +93,17 @@ static void blocking_load(enum load load)
 			CHECK(pthread_create(&t, NULL, pool_thread, NULL) == 0);
 		pause();
 	}
+	if (load == LOAD_FUZZ) {
+		int null = open("/dev/null", O_RDWR);
+
+		/* It forks (a child per case, and drops privileges there). */
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("SYSLET_FUZZ_ITERS", "1000000000", 1);
+		setenv("TAP_TIMEOUT", "0", 1);	/* no alarm */
+		execl(FUZZER, FUZZER, (char *)NULL);
+		_exit(127);
+	}
 	for (;;)
 		nanosleep(&nap, NULL);
 }
@@ -118,9 +139,12 @@ static pid_t start(void (*fn)(enum load), enum load load)
 
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		/* A group of its own, which measure() kills whole. */
+		setpgid(0, 0);
 		fn(load);
 		_exit(0);
 	}
+	setpgid(pid, pid);	/* either may come first */
 	return pid;
 }
 
@@ -185,27 +209,74 @@ static bool trace_start(void)
 	       trace_set("tracing_on", "1");
 }
 
-/* Prints the last @lines lines of CPU 0's trace. */
-static void trace_dump(int lines)
+/*
+ * Prints the tracefs file @name after @title: its last @lines lines, or
+ * with @first its first ones.
+ */
+static void trace_dump(const char *title, const char *name, int lines, bool first)
 {
-	size_t len = 0, size = 64 << 20, from;
-	char *buf = malloc(size);
+	size_t len = 0, size = 64 << 20, from, to;
+	char *buf = malloc(size), path[128];
 	ssize_t n;
-	int fd = open(TRACEFS "per_cpu/cpu0/trace", O_RDONLY);
+	int fd;
 
 	CHECK(buf);
+	snprintf(path, sizeof(path), TRACEFS "%s", name);
+	fd = open(path, O_RDONLY);
 	if (fd >= 0) {
 		while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
 			len += n;
 		close(fd);
 	}
 	buf[len] = 0;
-	/* Back from the end over @lines newlines (the last one ends the text). */
-	for (from = len; from > 0; from--)
-		if (buf[from - 1] == '\n' && lines-- < 0)
-			break;
-	printf("trace of CPU 0 up to the late wake-up:\n%s\n", buf + from);
+	if (first) {
+		for (to = 0; to < len && lines > 0; to++)
+			lines -= buf[to] == '\n';
+		buf[to] = 0;
+		from = 0;
+	} else {
+		/* Back from the end over @lines newlines (the last one ends the text). */
+		for (from = len; from > 0; from--)
+			if (buf[from - 1] == '\n' && lines-- < 0)
+				break;
+	}
+	printf("%s:\n%s\n", title, buf + from);
 	free(buf);
+}
+
+/* The latency tracer SYSLET_RTLAT_TRACER names, or NULL. */
+static const char *latency_tracer(void)
+{
+	const char *v = getenv("SYSLET_RTLAT_TRACER");
+
+	return v && *v ? v : NULL;
+}
+
+/* Starts the latency tracer @name afresh; false if it cannot. */
+static bool latency_trace_start(const char *name)
+{
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) != 0 && errno != EBUSY)
+		return false;
+	return trace_set("tracing_on", "0") && trace_set("current_tracer", name) &&
+	       trace_set("tracing_max_latency", "0") && trace_set("tracing_on", "1");
+}
+
+/* Prints what the latency tracer @name found, and stops it. */
+static void latency_trace_stop(const char *name)
+{
+	char title[96], max[32] = "";
+	int fd = open(TRACEFS "tracing_max_latency", O_RDONLY);
+
+	if (fd >= 0) {
+		ssize_t n = read(fd, max, sizeof(max) - 1);
+
+		max[n > 0 ? n - 1 : 0] = 0;	/* without its newline */
+		close(fd);
+	}
+	snprintf(title, sizeof(title), "%s: largest latency %s us, its trace", name, max);
+	trace_dump(title, "trace", 300, true);
+	trace_set("tracing_on", "0");
+	trace_set("current_tracer", "nop");
 }
 
 /* Stops tracing and turns the events off again. */
@@ -227,6 +298,7 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 	struct timespec next, now;
 	pid_t a = start(blocking_load, blocking), b = start(busy_load, busy);
 	double threshold = trace_threshold();
+	const char *tracer = latency_tracer();
 	long n = samples();
 	double *lat_us = calloc(n, sizeof(*lat_us));
 	/* tracing_on while the trace runs; traced and stopped say what became of it. */
@@ -240,6 +312,10 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 		traced = true;
 	} else if (threshold > 0)
 		printf("could not set tracing up (errno %d): not tracing\n", errno);
+	if (tracer && !latency_trace_start(tracer)) {
+		printf("no latency tracer %s (errno %d): not tracing\n", tracer, errno);
+		tracer = NULL;
+	}
 	CHECK(sched_setscheduler(0, SCHED_FIFO, &sp) == 0);
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (long i = 0; i < n; i++) {
@@ -258,16 +334,18 @@ static void measure(const char *name, enum load blocking, enum load busy, int id
 			printf("wake-up %ld was %.1f us late: tracing stopped\n", i, lat_us[i]);
 		}
 	}
+	if (tracer)
+		latency_trace_stop(tracer);
 	if (stopped)
-		trace_dump(400);
+		trace_dump("trace of CPU 0 up to the late wake-up", "per_cpu/cpu0/trace", 400, false);
 	if (tracing_on >= 0)
 		close(tracing_on);
 	if (traced)
 		trace_stop();
 	sp.sched_priority = 0;
 	CHECK(sched_setscheduler(0, SCHED_OTHER, &sp) == 0);
-	kill(a, SIGKILL);
-	kill(b, SIGKILL);
+	kill(-a, SIGKILL);
+	kill(-b, SIGKILL);
 	waitpid(a, NULL, 0);
 	waitpid(b, NULL, 0);
 	sort_doubles(lat_us, n);
@@ -327,6 +405,10 @@ void bench_rtlat(void)
 	measure("syslets: long chains only", LOAD_PLAIN, LOAD_SYSLET, 2);
 	measure("plain calls", LOAD_PLAIN, LOAD_PLAIN, 3);
 	measure("thread pool + plain calls", LOAD_POOL, LOAD_PLAIN, 4);
+	if (access(FUZZER, X_OK) == 0)
+		measure("syslets: fuzzer + long chains", LOAD_FUZZ, LOAD_SYSLET, 5);
+	else
+		printf("no %s in this image: no fuzzer row\n", FUZZER);
 	printf("\n");
 	if (offline)
 		other_cpus(true);
