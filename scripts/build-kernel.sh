@@ -32,10 +32,6 @@ fragments=("$REPO/kernel/config/common.config" "$REPO/kernel/config/$flavour.con
 	"$REPO/kernel/config/release.config" "$REPO/kernel/config/rt-release.config")
 mapfile -t patches < <(find "$REPO/kernel/patches" -name '*.patch' | sort)
 
-# One build at a time per source tree: both flavours share it.
-exec 9>"$tree/.git/syslet.lock"
-flock 9
-
 series_hash=$(cat /dev/null "${patches[@]}" | sha256sum | cut -d' ' -f1)
 key=$({
 	cat "$tree/.syslet-pkg-version"
@@ -46,11 +42,25 @@ key=$({
 	bindgen --version
 } | sha256sum | cut -d' ' -f1)
 
-if [[ -f "$out/.syslet-key" && "$(cat "$out/.syslet-key")" == "$key" &&
-	-f "$out/arch/x86/boot/bzImage" ]]; then
+# The key is written last, once a build is complete: a matching one needs
+# no lock (make test builds one kernel while it boots another).
+built() {
+	[[ -f "$out/.syslet-key" && "$(cat "$out/.syslet-key")" == "$key" &&
+		-f "$out/arch/x86/boot/bzImage" ]]
+}
+if built; then
 	echo "$out"
 	exit 0
 fi
+# One build at a time per source tree: every flavour patches the same one.
+exec 9>"$tree/.git/syslet.lock"
+flock 9
+# Another build of this flavour may have finished while we waited.
+if built; then
+	echo "$out"
+	exit 0
+fi
+rm -f "$out/.syslet-key"
 
 # --- patch ---------------------------------------------------------------
 stamp="$tree/.git/syslet-series"
@@ -85,9 +95,17 @@ fi
 kmake() { make -C "$tree" O="$out" "${make_args[@]}" "$@"; }
 log "configuring the $flavour kernel"
 kmake -s rustavailable >&2 || die "Rust is not available to the kernel build (run scripts/bootstrap.sh)"
-kmake -s tinyconfig >/dev/null
-"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
-kmake -s olddefconfig >/dev/null
+# tinyconfig's fragments and ours, given to allnoconfig: every option that no
+# fragment names is off. (Merged on top of tinyconfig instead, an option
+# that our fragments make visible, such as ACPI's drivers, the input layer
+# or cpufreq, would keep its default, often y, and be built for nothing.)
+# A later line overrides an earlier one.
+allconfig="$out/.syslet-allconfig"
+cat "$tree/kernel/configs/tiny-base.config" "$tree/kernel/configs/tiny.config" \
+	"$tree/arch/x86/configs/tiny.config" "${fragments[@]}" >"$allconfig"
+KCONFIG_ALLCONFIG="$allconfig" kmake -s allnoconfig >/dev/null 2>&1 ||
+	KCONFIG_ALLCONFIG="$allconfig" kmake allnoconfig >&2 ||
+	die "allnoconfig failed for the $flavour kernel"
 
 # Kconfig silently drops options whose dependencies are unmet: check each.
 bad=0
