@@ -23,13 +23,18 @@ esac
 tree=$("$REPO/scripts/fetch-kernel.sh")
 out="$SYSLET_CACHE/build/$flavour"
 mkdir -p "$out"
-fragments=("$REPO/kernel/config/common.config" "$REPO/kernel/config/$flavour.config")
-# The realtime kernel is the debug kernel with PREEMPT_RT.
-[[ "$flavour" == rt ]] && fragments=("$REPO/kernel/config/common.config"
-	"$REPO/kernel/config/debug.config" "$REPO/kernel/config/rt.config")
-# The realtime release kernel is the release kernel with PREEMPT_RT.
-[[ "$flavour" == rt-release ]] && fragments=("$REPO/kernel/config/common.config"
-	"$REPO/kernel/config/release.config" "$REPO/kernel/config/rt-release.config")
+# debug: the checks and the memory checkers; rt: the checks and PREEMPT_RT;
+# release: no checks; rt-release: the release kernel and PREEMPT_RT.
+case "$flavour" in
+debug) names=(common debug memcheck) ;;
+rt) names=(common debug rt) ;;
+release) names=(common release) ;;
+rt-release) names=(common release rt-release) ;;
+esac
+fragments=()
+for name in "${names[@]}"; do
+	fragments+=("$REPO/kernel/config/$name.config")
+done
 mapfile -t patches < <(find "$REPO/kernel/patches" -name '*.patch' | sort)
 
 series_hash=$(cat /dev/null "${patches[@]}" | sha256sum | cut -d' ' -f1)
