@@ -37,7 +37,8 @@ fi
 # --- kernels ------------------------------------------------------------------
 # The first flavour's kernel is built now; the others are built in the
 # background, at low priority, while the first one's guest suite runs (QEMU's
-# TCG keeps one host core busy, the build takes the rest). run-guest.sh then
+# TCG kept about one and a half of two host cores busy, the build takes the
+# rest). run-guest.sh then
 # finds them in the cache: build-kernel.sh builds one kernel at a time per
 # source tree and skips a build whose key matches. A background build that
 # failed is simply retried, in the foreground, by run-guest.sh, which then
