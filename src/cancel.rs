@@ -93,7 +93,7 @@ impl Cancel {
 }
 
 /// The cookie of the atom at user address `first` (0 if unreadable).
-fn first_cookie(first: u64) -> u64 {
+pub(crate) fn first_cookie(first: u64) -> u64 {
     first
         .checked_add(core::mem::offset_of!(crate::uapi::syslet_atom, cookie) as u64)
         .and_then(|a| crate::chain::read_u64(a).ok())

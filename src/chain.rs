@@ -108,6 +108,17 @@ impl Outcome {
         out
     }
 
+    /// The outcome of a chain that could not start: no atom ran.
+    pub(crate) fn failed_before_start(first: u64, cookie: u64, err: Error) -> Self {
+        let mut out = Self {
+            cookie,
+            last_atom: first,
+            ..Self::default()
+        };
+        out.abort(err);
+        out
+    }
+
     /// Counts the chain in `stats` if `SYSLET_IOC_CANCEL` or a deadline
     /// stopped it.
     pub(crate) fn count_halt(&self, stats: &Stats) {

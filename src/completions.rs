@@ -154,6 +154,11 @@ impl Completions {
         self.orphaned.store(true, Relaxed);
     }
 
+    /// Whether [`Completions::orphan`] was called.
+    pub(crate) fn orphaned(&self) -> bool {
+        self.orphaned.load(Relaxed)
+    }
+
     /// Creates the ring and sizes the overflow. Once, before the first
     /// submission. Returns the ring's size in bytes.
     pub(crate) fn init(&self, ring_entries: u32, max_pending: u32) -> Result<usize> {

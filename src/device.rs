@@ -57,6 +57,8 @@ use crate::{
     },
     teardown,
     threads::{
+        Batch,
+        Carry,
         Takeover,
         MAX_THREADS, //
     },
@@ -200,7 +202,8 @@ fn query(user: UserSlice) -> Result<isize> {
                 | uapi::SYSLET_FEAT_SAME_IDENTITY
                 | uapi::SYSLET_FEAT_SAME_THREAD
                 | uapi::SYSLET_FEAT_CANCEL
-                | uapi::SYSLET_FEAT_RETURN_ON_BLOCK,
+                | uapi::SYSLET_FEAT_RETURN_ON_BLOCK
+                | uapi::SYSLET_FEAT_CONCURRENT_BATCH,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -320,7 +323,10 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         return Err(EBUSY);
     }
     // The deadline runs from here; it is cancelled when `_timer` goes, at
-    // the latest on the way out of this function.
+    // the latest on the way out of this function. A spare that runs the
+    // rest of the batch starts a timer of its own for the same time.
+    // SAFETY: no preconditions.
+    let deadline_at = timeout.map(|ns| unsafe { bindings::ktime_get() }.saturating_add(ns));
     let _timer = deadline.as_ref().zip(timeout).and_then(|(d, ns)| d.as_ref().start(ns));
     // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
     // first-atom cookies are read only if they can be).
@@ -333,17 +339,26 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             return Err(e);
         }
     };
+    let carry = if req.flags & uapi::SYSLET_SUBMIT_RETURN_ON_BLOCK != 0 {
+        Carry::Alone
+    } else {
+        Carry::Split
+    };
     let takeover = Takeover::new(
-        &ctx.pool,
-        &ctx.stats,
-        arg as u64,
-        req.nr_chains,
-        &ctx.completions,
+        Batch {
+            ctx,
+            file,
+            submit: arg as u64,
+            chains: req.chains,
+            base: 0,
+            end: req.nr_chains,
+            deadline_at,
+            deadline: deadline.as_deref(),
+            cancel: &cancel,
+        },
         to_ring,
         !sync_only,
-        req.flags & uapi::SYSLET_SUBMIT_RETURN_ON_BLOCK != 0,
-        &cancel,
-        deadline.as_deref(),
+        carry,
     );
     // Whether it did or not, the submission runs as usual: as a carrier
     // (every signal but SIGKILL and SIGSTOP blocked by the hand-off) or in
@@ -390,9 +405,14 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
                 ctx.completions.post(o);
             }
             // The chains after this one hold places (the hand-off's, or
-            // SYSLET_SUBMIT_RING's) unless the carrier took this one alone.
+            // SYSLET_SUBMIT_RING's). Current gives them back if they do not
+            // run, unless a spare runs them (`Carry::Split`).
             let unstarted = req.nr_chains - (i as u32 + 1);
-            let held = if to_ring || !takeover.alone() { unstarted } else { 0 };
+            let held = match takeover.carry() {
+                Carry::All => unstarted,
+                Carry::Alone if to_ring => unstarted,
+                Carry::Alone | Carry::Split => 0,
+            };
             if killed {
                 // The SIGSYS seccomp forced on current would only act when
                 // current returns to user space, which a carrier does not
@@ -403,9 +423,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
                 unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
                 break;
             }
-            if takeover.alone() {
+            if takeover.carry() != Carry::All {
                 // SYSLET_SUBMIT_RETURN_ON_BLOCK: the program was told this
                 // chain alone is queued; the ones after it do not start.
+                // Otherwise the spare that took the caller's context runs
+                // them (`continuation`).
                 ctx.completions.unreserve(held);
                 break;
             }

@@ -30,6 +30,9 @@ pub(crate) struct Stats {
     pub(crate) went_async: Atomic<u64>,
     /// Atoms that blocked the caller: no spare, or a cap reached.
     pub(crate) blocked_sync: Atomic<u64>,
+    /// Hand-offs that gave the chains after the blocked one to the spare
+    /// with the caller's context (`continuation`).
+    pub(crate) continued: Atomic<u64>,
     /// Spare threads started, and starts that failed (RLIMIT_NPROC, ...).
     pub(crate) spawned: Atomic<u64>,
     pub(crate) spawn_failed: Atomic<u64>,
@@ -51,6 +54,7 @@ impl Stats {
             seccomp_denied: Atomic::new(0),
             went_async: Atomic::new(0),
             blocked_sync: Atomic::new(0),
+            continued: Atomic::new(0),
             spawned: Atomic::new(0),
             spawn_failed: Atomic::new(0),
             retired: Atomic::new(0),
@@ -86,6 +90,7 @@ impl Stats {
             "syslet-blocked-sync:\t{}\n",
             self.blocked_sync.load(Relaxed)
         );
+        seq_print!(m, "syslet-continued:\t{}\n", self.continued.load(Relaxed));
         seq_print!(
             m,
             "syslet-spares-spawned:\t{}\n",

@@ -14,6 +14,8 @@
 //! - [`context`]: the state behind one open file,
 //! - [`chain`]: the atom interpreter,
 //! - [`threads`]: cachemiss threads and the takeover (the scheduler hook),
+//! - [`continuation`]: the rest of a batch, run by the spare that took the
+//!   caller's context over,
 //! - [`completions`]: completions of chains that went asynchronous,
 //! - [`ring`]: the completion ring user space maps,
 //! - [`policy`]: which system calls may run as atoms,
@@ -35,6 +37,7 @@ mod cancel;
 mod chain;
 mod completions;
 mod context;
+mod continuation;
 mod deadline;
 mod device;
 mod policy;

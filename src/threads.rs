@@ -26,8 +26,9 @@
 //! spares of its own identity.
 //!
 //! The task that blocked (the *carrier*) takes a slot of its own at the
-//! hand-off, finishes the chain and the rest of the batch in the kernel,
-//! posts their completions, and once its ioctl has returned parks in
+//! hand-off, finishes the chain in the kernel (with [`Carry::All`], the
+//! rest of the batch too), posts its completion, and once its ioctl has
+//! returned parks in
 //! [`spare_main`] like any spare (`syslet_thread_park_on_return()`): it
 //! never returns to user space with the frame it gave away, and a steady
 //! stream of cachemisses creates no thread. The submission's last
@@ -37,6 +38,14 @@
 //! its thread cap exits instead: parked spares must leave a place for the
 //! next carrier. No parked thread is ever the process's leader: the
 //! leadership goes with the leader's context.
+//!
+//! By default ([`Carry::Split`]) the spare gets the chains after the blocked
+//! one with the context ([`Rest`]) and runs them before it returns to user
+//! space ([`continuation`]), armed with `syslet_thread_arm()`: a chain that
+//! blocks there is handed on the same way, and the spare, now a carrier,
+//! keeps its own slot (Leaving, then Carrying) and parks in it again once
+//! the chain is done; it never returns to user space with the frame it gave
+//! away.
 //!
 //! Every slot's state lives in [`PoolInner`], under [`Pool::inner`]; a
 //! slot's thread and whoever claims it meet only there and through the
@@ -50,8 +59,10 @@
 //! Context rules: [`sleeping`] runs inside `schedule()` with the task state
 //! set. It takes `Pool::inner` (a `spinlock_t`: a raw spinlock unless the
 //! kernel is PREEMPT_RT, where this hook would need a raw one), saves the
-//! context and calls `complete()` or `complete_on_current_cpu()`: nothing
-//! that sleeps or allocates. Everything else here runs in process context.
+//! context, takes a file reference for a [`Rest`] (`get_file()`, an atomic
+//! increment) and calls `complete()` or `complete_on_current_cpu()`:
+//! nothing that sleeps or allocates. Everything else here runs in process
+//! context.
 
 use core::{
     cell::{
@@ -64,6 +75,8 @@ use core::{
 };
 use kernel::{
     bindings,
+    fs::File,
+    new_condvar,
     new_spinlock,
     prelude::*,
     sync::{
@@ -71,6 +84,7 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        CondVar,
         SpinLock,
     },
     types::Opaque,
@@ -88,6 +102,11 @@ use crate::{
     chain::{
         Halt,
         Stop, //
+    },
+    context::Context,
+    continuation::{
+        self,
+        Rest, //
     },
     deadline::Deadline,
     completions::Completions,
@@ -153,6 +172,10 @@ struct PoolInner {
     max_threads: u32,
     /// What each Carrying slot's thread publishes for `SYSLET_IOC_CANCEL`.
     marks: [Marks; SLOTS],
+    /// Spares started that have not parked or left yet.
+    starting: u32,
+    /// Tasks waiting in [`Pool::wait_parked`].
+    waiting: u32,
 }
 
 // SAFETY: the task pointers are never dereferenced here: they are compared
@@ -181,18 +204,30 @@ impl PoolInner {
     fn full(&self) -> bool {
         self.threads() >= self.max_threads
     }
+
+    /// Whether the next chain of a rest that blocks can be handed off: a
+    /// spare is parked, or the rest's spare can make one under the cap.
+    fn spare_in_sight(&self) -> bool {
+        !self.full() || self.count(|s| s == SlotState::Ready) > 0
+    }
 }
 
 /// What the holder of a [`Claim`] tells the slot's thread.
-#[derive(Clone, Copy)]
 enum Order {
     /// Park again.
     Park,
     /// Exit.
     Exit,
-    /// Take over the context saved in the slot's buffer, and report
-    /// `done`/`queued` into the caller's `struct syslet_submit` at `submit`.
-    TakeOver { submit: u64, done: u32, queued: u32 },
+    /// Take over the context saved in the slot's buffer, report
+    /// `done`/`queued` into the caller's `struct syslet_submit` at `submit`,
+    /// and run the `rest` of the caller's batch, if any, before returning to
+    /// user space.
+    TakeOver {
+        submit: u64,
+        done: u32,
+        queued: u32,
+        rest: Option<Rest>,
+    },
 }
 
 /// One thread's place. `st` comes first: the thread function gets a
@@ -320,6 +355,9 @@ impl Drop for Claim<'_> {
 pub(crate) struct Pool {
     #[pin]
     inner: SpinLock<PoolInner>,
+    /// Notified when a spare parks while someone waits for one.
+    #[pin]
+    parked: CondVar,
     #[pin]
     slots: [Slot; SLOTS],
 }
@@ -337,9 +375,12 @@ impl Pool {
                     spares,
                     max_threads,
                     marks: [Marks::NONE; SLOTS],
+                    starting: 0,
+                    waiting: 0,
                 },
                 "Pool::inner"
             ),
+            parked <- new_condvar!("Pool::parked"),
             slots <- pin_init::pin_init_array_from_fn(Slot::new),
         })
     }
@@ -409,6 +450,15 @@ impl Pool {
     /// ran.
     fn free_slot(&self, slot: &Slot) {
         self.inner.lock().slots[slot.index].state = SlotState::Free;
+    }
+
+    /// A continuing spare, current, becomes the carrier of the chain that
+    /// blocked in `slot`, its own.
+    fn set_carrying(&self, slot: &Slot, me: *mut bindings::task_struct) {
+        self.inner.lock().slots[slot.index] = SlotInner {
+            state: SlotState::Carrying,
+            task: me,
+        };
     }
 
     /// Sets the state of `slot`.
@@ -501,6 +551,7 @@ impl Pool {
                         // so that `reap` never sees this Busy slot with the
                         // last thread's completed `exited`.
                         unsafe { slot.prepare(self) };
+                        inner.starting += 1;
                         slot
                     }
                     None => return,
@@ -513,10 +564,41 @@ impl Pool {
             let ret = unsafe { bindings::syslet_thread_create(slot.st.get()) };
             if ret != 0 {
                 self.free_slot(slot);
+                self.started();
                 Stats::bump(&stats.spawn_failed);
                 return;
             }
             Stats::bump(&stats.spawned);
+        }
+    }
+
+    /// A spare that `replenish` started parked, or left without parking:
+    /// it no longer counts as starting. Wakes [`Pool::wait_parked`].
+    fn started(&self) {
+        let wake = {
+            let mut inner = self.inner.lock();
+            inner.starting = inner.starting.saturating_sub(1);
+            inner.waiting > 0
+        };
+        if wake {
+            self.parked.notify_all();
+        }
+    }
+
+    /// After [`Pool::replenish`]: waits until a spare is parked, as long as
+    /// a spare it started may still park. Returns early on a signal.
+    pub(crate) fn wait_parked(&self) {
+        let mut inner = self.inner.lock();
+        while !inner.dying
+            && inner.starting > 0
+            && inner.count(|s| s == SlotState::Ready) == 0
+        {
+            inner.waiting += 1;
+            let signalled = self.parked.wait_interruptible(&mut inner);
+            inner.waiting -= 1;
+            if signalled {
+                break;
+            }
         }
     }
 
@@ -575,76 +657,123 @@ impl Pool {
     }
 }
 
-/// The part of a submission the scheduler hook sees. Lives on the
-/// submitting task's stack while it runs chains; only that task and its own
-/// hook, which runs inside `schedule()` called from the same task, touch
-/// it: plain cells, not atomics.
+/// Which chains the task whose chain blocked carries on after a hand-off.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Carry {
+    /// The blocked chain; the chains after it go with the caller's context
+    /// to the spare, which runs them before it returns to user space (the
+    /// default: each chain of a batch that blocks gets a carrier of its
+    /// own).
+    Split,
+    /// The blocked chain and every one after it (`SYSLET_SUBMIT_ASYNC_NOW`,
+    /// or the rest of a batch while a signal is pending for the caller).
+    All,
+    /// The blocked chain; the submission ends there and the chains after
+    /// it do not start (`SYSLET_SUBMIT_RETURN_ON_BLOCK`).
+    Alone,
+}
+
+/// The chains a [`Takeover`] runs: all or the rest of one submission.
+pub(crate) struct Batch<'a> {
+    pub(crate) ctx: &'a Context,
+    /// The context's file: a spare that runs the rest of the batch holds a
+    /// reference of its own ([`Rest`]).
+    pub(crate) file: &'a File,
+    /// The user address of the `struct syslet_submit` being run.
+    pub(crate) submit: u64,
+    /// The user address of its array of chains.
+    pub(crate) chains: u64,
+    /// The index in that array of this batch's first chain, and of the end
+    /// of the submission.
+    pub(crate) base: u32,
+    pub(crate) end: u32,
+    /// The submission's deadline (CLOCK_MONOTONIC nanoseconds), if it has
+    /// one, and the timer that enforces it on current.
+    pub(crate) deadline_at: Option<i64>,
+    pub(crate) deadline: Option<&'a Deadline>,
+    /// What the carrier publishes for `SYSLET_IOC_CANCEL`, indexed from
+    /// `base`.
+    pub(crate) cancel: &'a Cancel,
+}
+
+/// The part of a submission the scheduler hook sees. Lives on the stack of
+/// the task running the chains, with the [`Batch`] it runs; only that task
+/// and its own hook, which runs inside `schedule()` called from the same
+/// task, touch it: plain cells, not atomics.
 pub(crate) struct Takeover<'a> {
+    batch: Batch<'a>,
     pool: &'a Pool,
     stats: &'a Stats,
-    /// The user address of the `struct syslet_submit` being run.
-    submit: u64,
-    /// Chains finished so far, and chains in the submission.
+    completions: &'a Completions,
+    /// Chains of the batch finished so far (an index from `batch.base`).
     done: Cell<u32>,
-    total: u32,
     /// Whether a spare has taken the caller's context.
     taken: Cell<bool>,
     /// Whether the hook may hand off right now (only around a chain).
     may: Cell<bool>,
     /// Current's own slot once it is a carrier (set with `taken`).
     carrier: Cell<usize>,
-    /// Where the chains that go asynchronous post their completions.
-    completions: &'a Completions,
-    /// Every chain's place was reserved up front (`SYSLET_SUBMIT_RING`).
+    /// Every chain's place was reserved already (`SYSLET_SUBMIT_RING`, or
+    /// the hand-off that queued the rest of the batch).
     prereserved: bool,
     /// Whether the submission may go asynchronous at all.
     may_go_async: bool,
-    /// `SYSLET_SUBMIT_RETURN_ON_BLOCK`: a carrier carries only the chain
-    /// that blocked, and the submission returns after it.
-    alone: bool,
-    /// What the carrier publishes for `SYSLET_IOC_CANCEL`.
-    cancel: &'a Cancel,
+    /// What a carrier takes at a hand-off.
+    carry: Cell<Carry>,
+    /// When current is a spare running the rest of a batch: its slot, which
+    /// it keeps as a carrier, and what the submission reported already.
+    continuing: Option<(&'a Slot, (u32, u32))>,
     /// The cookie of the atom running, kept here (plain: only current and
     /// its hook touch it) and published in `cancel` once carried.
     cookie: Cell<u64>,
-    /// The submission's deadline, if it has one.
-    deadline: Option<&'a Deadline>,
 }
 
 impl<'a> Takeover<'a> {
-    pub(crate) fn new(
-        pool: &'a Pool,
-        stats: &'a Stats,
-        submit: u64,
-        total: u32,
-        completions: &'a Completions,
+    /// The takeover of the caller's own submission.
+    pub(crate) fn new(batch: Batch<'a>, prereserved: bool, may_go_async: bool, carry: Carry) -> Self {
+        Self::make(batch, prereserved, may_go_async, carry, None)
+    }
+
+    /// The takeover of the rest of a batch that the spare in `slot` runs
+    /// with the caller's context, which it took over with the report
+    /// `(done, queued)`. The hand-off that queued these chains reserved
+    /// their places.
+    pub(crate) fn continuing(batch: Batch<'a>, slot: &'a Slot, report: (u32, u32)) -> Self {
+        Self::make(batch, true, true, Carry::Split, Some((slot, report)))
+    }
+
+    fn make(
+        batch: Batch<'a>,
         prereserved: bool,
         may_go_async: bool,
-        alone: bool,
-        cancel: &'a Cancel,
-        deadline: Option<&'a Deadline>,
+        carry: Carry,
+        continuing: Option<(&'a Slot, (u32, u32))>,
     ) -> Self {
+        let ctx = batch.ctx;
         Self {
-            pool,
-            stats,
-            submit,
+            batch,
+            pool: &ctx.pool,
+            stats: &ctx.stats,
+            completions: &ctx.completions,
             done: Cell::new(0),
-            total,
             taken: Cell::new(false),
             may: Cell::new(false),
             carrier: Cell::new(0),
-            completions,
             prereserved,
             may_go_async,
-            alone,
-            cancel,
+            carry: Cell::new(carry),
+            continuing,
             cookie: Cell::new(0),
-            deadline,
         }
     }
 
     pub(crate) fn taken(&self) -> bool {
         self.taken.get()
+    }
+
+    /// What the carrier took at the hand-off (or will take).
+    pub(crate) fn carry(&self) -> Carry {
+        self.carry.get()
     }
 
     pub(crate) fn set_done(&self, done: u32) {
@@ -655,7 +784,7 @@ impl<'a> Takeover<'a> {
     /// a deadline that passed, so that only a real signal ends the
     /// submission there (the chains after it stop as timed out).
     pub(crate) fn deadline_settled(&self) {
-        if !self.taken() && self.deadline.is_some_and(|d| d.expired()) {
+        if !self.taken() && self.batch.deadline.is_some_and(|d| d.expired()) {
             interrupt_done();
         }
     }
@@ -664,7 +793,7 @@ impl<'a> Takeover<'a> {
     /// deadline, or by `SYSLET_IOC_CANCEL` (only a carried chain can be
     /// cancelled).
     pub(crate) fn halted_before_start(&self, i: usize) -> Option<Halt> {
-        if self.deadline.is_some_and(|d| d.expired()) {
+        if self.batch.deadline.is_some_and(|d| d.expired()) {
             return Some(Halt::TimedOut);
         }
         if !self.taken() {
@@ -680,11 +809,11 @@ impl<'a> Takeover<'a> {
     /// Whether the chain running now must stop; clears the interruption
     /// that told the task so.
     fn halted_now(&self) -> Option<Halt> {
-        if self.deadline.is_some_and(|d| d.expired()) {
+        if self.batch.deadline.is_some_and(|d| d.expired()) {
             interrupt_done();
             return Some(Halt::TimedOut);
         }
-        if !self.taken() || !self.cancel.asked() {
+        if !self.taken() || !self.batch.cancel.asked() {
             return None;
         }
         let stopped = self.pool.chain_stopped(self.carrier.get(), self.done.get() as usize);
@@ -694,25 +823,26 @@ impl<'a> Takeover<'a> {
         stopped.then_some(Halt::Cancelled)
     }
 
-    /// Chains not finished yet, counting the one running.
+    /// Chains of the batch not finished yet, counting the one running.
     fn remaining(&self) -> u32 {
-        self.total - self.done.get()
+        self.batch.end - self.batch.base - self.done.get()
     }
 
-    /// The chains a carrier takes over at a hand-off: the one running and,
-    /// unless `alone`, every one after it.
-    fn to_carry(&self) -> u32 {
-        if self.alone {
-            1
-        } else {
-            self.remaining()
+    /// The chains a carrier runs after a hand-off: the one running and,
+    /// with [`Carry::All`], every one after it.
+    fn carried(&self) -> u32 {
+        match self.carry() {
+            Carry::All => self.remaining(),
+            Carry::Split | Carry::Alone => 1,
         }
     }
 
-    /// Whether the submission ends once its running chain is carried
-    /// (`SYSLET_SUBMIT_RETURN_ON_BLOCK`).
-    pub(crate) fn alone(&self) -> bool {
-        self.alone
+    /// The chains a hand-off queues: the carrier's and the rest's.
+    fn queued(&self) -> u32 {
+        match self.carry() {
+            Carry::All | Carry::Split => self.remaining(),
+            Carry::Alone => 1,
+        }
     }
 
     /// Lets the hook hand off while `f` runs, if the caller is still ours.
@@ -721,43 +851,55 @@ impl<'a> Takeover<'a> {
             return f();
         }
         self.may.set(true);
+        let data = self as *const Self as *mut c_void;
         // SAFETY: `self` outlives the armed period: we disarm below, before
-        // returning, and the hook only runs while current is armed.
-        let armed = unsafe { bindings::syslet_arm(self as *const Self as *mut c_void) } == 0;
+        // returning, and the hook only runs while current is armed. A
+        // continuing spare's `st` is its own, whose function runs now.
+        let ret = unsafe {
+            match self.continuing {
+                Some((slot, _)) => bindings::syslet_thread_arm(slot.st.get(), data),
+                None => bindings::syslet_arm(data),
+            }
+        };
         let r = f();
         self.may.set(false);
-        if armed {
+        if ret == 0 {
             // SAFETY: no preconditions; a no-op if the hook disarmed us.
             unsafe { bindings::syslet_disarm() };
         }
         r
     }
 
-    /// `SYSLET_SUBMIT_ASYNC_NOW`: hands the caller's context to a spare
-    /// before running anything. Returns whether it did; if not (no spare, a
-    /// cap, a traced caller), the submission runs as usual.
+    /// Hands the caller's context to a spare before the next chain runs,
+    /// the carrier taking every chain left: `SYSLET_SUBMIT_ASYNC_NOW`, or
+    /// the rest of a batch while a signal is pending for the caller. Returns
+    /// whether it did; if not (no spare, a cap, a traced caller), the
+    /// chains run as usual.
     pub(crate) fn hand_off_now(&self) -> bool {
-        self.may_go_async && hand_off(self)
+        if !self.may_go_async || self.taken() {
+            return false;
+        }
+        let carry = self.carry.replace(Carry::All);
+        let done = hand_off(self);
+        if !done {
+            self.carry.set(carry);
+        }
+        done
     }
 
-    /// After a takeover, at the end of the submission: current, the
-    /// carrier, parks as a spare in its own slot once the ioctl returned,
-    /// and posts `last`, the submission's last completion, from there.
+    /// After a takeover, at the end of the caller's submission: current,
+    /// the carrier, parks as a spare in its own slot once the ioctl
+    /// returned, and posts `last`, the submission's last completion, from
+    /// there.
     pub(crate) fn finish(self, last: Option<uapi::syslet_outcome>) {
         if !self.taken() {
             return;
         }
         let pool = self.pool;
         let slot = &pool.slots[self.carrier.get()];
-        // The `Cancel` goes with this ioctl's frame.
-        if pool.unpublish(slot.index) {
-            interrupt_done();
-        }
+        self.unpublish(slot, last);
         // SAFETY: our own Carrying slot.
         unsafe { slot.prepare(pool) };
-        // SAFETY: current is the slot's thread from now on, and the only
-        // one to touch `last` (in `spare_main`, which it runs).
-        unsafe { *slot.last.get() = last.map(|o| (self.completions as *const Completions, o)) };
         // From now on a spare about to park (`spares_alive`).
         pool.set_state(slot, SlotState::Busy);
         // SAFETY: `st` is initialised and, with `exited`, stays valid until
@@ -779,6 +921,27 @@ impl<'a> Takeover<'a> {
             unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
         }
     }
+
+    /// After a takeover, at the end of the rest of a batch: current, a
+    /// spare that carried a chain of it, parks again in its own slot
+    /// ([`spare_main`] goes on) and posts `last` from there.
+    pub(crate) fn finish_continuing(self, last: Option<uapi::syslet_outcome>) {
+        if let Some((slot, _)) = self.continuing.filter(|_| self.taken()) {
+            self.unpublish(slot, last);
+            self.pool.set_state(slot, SlotState::Busy);
+        }
+    }
+
+    /// The carrier in `slot`, current, is done with its chains: their
+    /// `Cancel` goes, and `last` waits in the slot for current to park.
+    fn unpublish(&self, slot: &Slot, last: Option<uapi::syslet_outcome>) {
+        if self.pool.unpublish(slot.index) {
+            interrupt_done();
+        }
+        // SAFETY: current is the slot's thread from now on, and the only
+        // one to touch `last` (in `spare_main`, which it runs).
+        unsafe { *slot.last.get() = last.map(|o| (self.completions as *const Completions, o)) };
+    }
 }
 
 impl Stop for Takeover<'_> {
@@ -789,9 +952,9 @@ impl Stop for Takeover<'_> {
         self.cookie.set(cookie);
         let taken = self.taken();
         if taken {
-            self.cancel.at_atom(cookie);
+            self.batch.cancel.at_atom(cookie);
         }
-        if self.deadline.is_none() && !(taken && self.cancel.asked()) {
+        if self.batch.deadline.is_none() && !(taken && self.batch.cancel.asked()) {
             return None;
         }
         self.halted_now()
@@ -802,9 +965,9 @@ impl Stop for Takeover<'_> {
     }
 
     fn stopping(&self) -> bool {
-        self.deadline.is_some_and(|d| d.expired())
+        self.batch.deadline.is_some_and(|d| d.expired())
             || (self.taken()
-                && self.cancel.asked()
+                && self.batch.cancel.asked()
                 && self.pool.marked(self.carrier.get(), self.done.get() as usize))
     }
 }
@@ -834,13 +997,14 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
 }
 
 /// Saves current's user context for a parked spare and wakes it; current
-/// becomes the carrier of the submission. Neither sleeps nor allocates:
-/// runs in the scheduler hook. Returns whether the hand-off happened.
+/// becomes the carrier of the blocked chain (and, with [`Carry::All`], of
+/// the chains after it). Neither sleeps nor allocates: runs in the
+/// scheduler hook. Returns whether the hand-off happened.
 fn hand_off(t: &Takeover<'_>) -> bool {
     let pool = t.pool;
-    // A place for the completion of each chain the carrier takes, unless
-    // the submission reserved every place already.
-    let places = if t.prereserved { 0 } else { t.to_carry() };
+    // A place for the completion of each chain it queues, unless they were
+    // reserved already.
+    let places = if t.prereserved { 0 } else { t.queued() };
     if !t.completions.reserve(places) {
         Stats::bump(&t.stats.blocked_sync);
         return false;
@@ -848,15 +1012,24 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // SAFETY: no preconditions.
     let me = unsafe { bindings::get_current() };
     // Current needs a slot of its own, to park in once it is done: that is
-    // where the thread cap bites.
-    let own = pool.take_slot(&mut pool.inner.lock(), SlotState::Carrying, me);
+    // where the thread cap bites. A continuing spare has one.
+    let own = match t.continuing {
+        Some((slot, _)) => {
+            pool.set_carrying(slot, me);
+            Some(slot)
+        }
+        None => pool.take_slot(&mut pool.inner.lock(), SlotState::Carrying, me),
+    };
     let Some(own) = own else {
         t.completions.unreserve(places);
         Stats::bump(&t.stats.blocked_sync);
         return false;
     };
     let gave_up = || {
-        pool.free_slot(own);
+        match t.continuing {
+            Some(_) => pool.set_state(own, SlotState::Leaving),
+            None => pool.free_slot(own),
+        }
         t.completions.unreserve(places);
         Stats::bump(&t.stats.blocked_sync);
         false
@@ -890,17 +1063,34 @@ fn hand_off(t: &Takeover<'_>) -> bool {
             }
         }
     };
+    // The rest goes with the context only if its next chain that blocks can
+    // be handed off in turn; otherwise current carries it, in order, and
+    // the caller returns at once, as when no spare is left.
+    if t.carry() == Carry::Split && !pool.inner.lock().spare_in_sight() {
+        t.carry.set(Carry::All);
+    }
     let done = t.done.get();
-    // From now on `SYSLET_IOC_CANCEL` may stop the submission's chains: the
-    // caller's frame, where the `Cancel` lives, lasts until
-    // `Takeover::finish` unpublishes it.
-    t.cancel.at_atom(t.cookie.get());
-    let carried = t.to_carry();
+    // From now on `SYSLET_IOC_CANCEL` may stop the carried chains: the
+    // frame where the `Cancel` lives lasts until the carrier unpublishes it.
+    t.batch.cancel.at_atom(t.cookie.get());
     pool.inner.lock().marks[own.index] =
-        Marks::new(t.cancel, done as usize, (done + carried) as usize);
+        Marks::new(t.batch.cancel, done as usize, (done + t.carried()) as usize);
     t.carrier.set(own.index);
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);
+    // What the caller's submission reports: the first hand-off of a
+    // submission decides it.
+    let (reported_done, queued) = match t.continuing {
+        Some((_, report)) => report,
+        None => (done, t.queued()),
+    };
+    // The chains after the blocked one, for the spare to run, unless the
+    // carrier takes them or they do not start.
+    let next = t.batch.base + done + 1;
+    let rest = (t.carry() == Carry::Split && next < t.batch.end).then(|| {
+        Stats::bump(&t.stats.continued);
+        Rest::new(&t.batch, next, (reported_done, queued))
+    });
     // SAFETY: both tasks are alive: current, and the claimed spare, which
     // waits for `go` below.
     unsafe { trace::syslet_handoff(t.cookie.get(), claim.task, me) };
@@ -911,9 +1101,10 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // CPU would go idle.
     claim.send(
         Order::TakeOver {
-            submit: t.submit,
-            done,
-            queued: carried,
+            submit: t.batch.submit,
+            done: reported_done,
+            queued,
+            rest,
         },
         true,
     );
@@ -972,6 +1163,10 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     if exiting {
         return leave(pool, slot);
     }
+    // A new spare (one `replenish` started) has no task yet, and parks
+    // whatever the count: its place was taken under the cap. A carrier (it
+    // has a task), or a spare a signal woke, looks at the cap first.
+    let new = pool.inner.lock().slots[slot.index].task.is_null();
     {
         // SAFETY: outside a claim only the slot's own thread, current,
         // touches `uc`, and the slot is not Ready; the reference ends with
@@ -979,19 +1174,22 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
         let uc = unsafe { &mut *slot.uc.get() };
         if uc.is_none() {
             match UserContext::new() {
-                Ok(new) => *uc = Some(new),
-                Err(_) => return leave(pool, slot),
+                Ok(buf) => *uc = Some(buf),
+                Err(_) => {
+                    if new {
+                        pool.started();
+                    }
+                    return leave(pool, slot);
+                }
             }
         }
     }
     // SAFETY: a valid `current` pointer.
     let me = unsafe { bindings::get_current() };
-    // A new spare has no task yet, and parks whatever the count: its place
-    // was taken under the cap. A carrier (it has a task), or a spare a
-    // signal woke, looks at the cap first.
-    let mut settled = !pool.inner.lock().slots[slot.index].task.is_null();
+    let mut settled = !new;
+    let mut starting = new;
     loop {
-        {
+        let leaving = {
             let mut inner = pool.inner.lock();
             pool.reap(&mut inner);
             // Parked threads must not fill the thread cap: the next carrier
@@ -999,16 +1197,23 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
             // again. At the cap, a thread leaves rather than park (never
             // the process's leader: its leadership went with its context).
             if inner.dying || (settled && inner.full()) {
-                drop(inner);
-                return leave(pool, slot);
+                true
+            } else {
+                // SAFETY: the slot is not Ready, so nobody waits on or
+                // completes `go`.
+                unsafe { bindings::init_completion(slot.go.get()) };
+                inner.slots[slot.index] = SlotInner {
+                    state: SlotState::Ready,
+                    task: me,
+                };
+                false
             }
-            // SAFETY: the slot is not Ready, so nobody waits on or
-            // completes `go`.
-            unsafe { bindings::init_completion(slot.go.get()) };
-            inner.slots[slot.index] = SlotInner {
-                state: SlotState::Ready,
-                task: me,
-            };
+        };
+        if core::mem::take(&mut starting) {
+            pool.started();
+        }
+        if leaving {
+            return leave(pool, slot);
         }
         // Ready, so the program that reaps this may count on us.
         post_last(slot);
@@ -1033,16 +1238,25 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
             // SAFETY: `go` is initialised.
             unsafe { bindings::wait_for_completion(slot.go.get()) };
         }
-        // SAFETY: the claim's holder wrote the order before completing `go`.
-        match unsafe { *slot.order.get() } {
+        // SAFETY: the claim's holder wrote the order before completing `go`,
+        // and claims no more: the order is ours.
+        match unsafe { core::mem::replace(&mut *slot.order.get(), Order::Park) } {
             Order::TakeOver {
                 submit,
                 done,
                 queued,
+                rest,
             } => {
                 // The slot is free once the kernel says we are in user space.
                 pool.set_state(slot, SlotState::Leaving);
-                return take_over(slot, submit, done, queued);
+                if take_over(slot, submit, done, queued, rest) {
+                    return bindings::SYSLET_THREAD_USER as i32;
+                }
+                // Current carried a chain of the rest and gave the caller's
+                // context on; it is Busy in its slot again. The kernel runs
+                // its task work (the last reference to the context's file
+                // may have been the rest's), then calls us again to park.
+                return bindings::SYSLET_THREAD_SIGNAL as i32;
             }
             Order::Exit => return leave(pool, slot),
             Order::Park => {
@@ -1065,8 +1279,10 @@ fn post_last(slot: &Slot) {
 }
 
 /// The spare was handed the caller's user context: install it on current
-/// and finish the caller's ioctl.
-fn take_over(slot: &Slot, submit: u64, done: u32, queued: u32) -> i32 {
+/// and finish the caller's ioctl: report, then run the rest of its batch.
+/// Returns whether current still has the caller's context (it goes to user
+/// space), false if it gave it on to another spare while it ran the rest.
+fn take_over(slot: &Slot, submit: u64, done: u32, queued: u32, rest: Option<Rest>) -> bool {
     // SAFETY: only a claim whose slot had a buffer sends `TakeOver`, and the
     // buffer stays; the claimer saved the context for current into it
     // before completing `go`.
@@ -1080,5 +1296,8 @@ fn take_over(slot: &Slot, submit: u64, done: u32, queued: u32) -> i32 {
     let at = submit as usize + core::mem::offset_of!(uapi::syslet_submit, done);
     let mut w = UserSlice::new(UserPtr::from_addr(at), 8).writer();
     let _ = w.write(&[done, queued]);
-    bindings::SYSLET_THREAD_USER as i32
+    match rest {
+        Some(rest) => continuation::run(slot, rest),
+        None => true,
+    }
 }

@@ -77,6 +77,12 @@ struct syslet_query {
 #define SYSLET_FEAT_CANCEL		(1ULL << 5)
 /* SYSLET_SUBMIT_RETURN_ON_BLOCK. */
 #define SYSLET_FEAT_RETURN_ON_BLOCK	(1ULL << 6)
+/*
+ * Concurrent batches: each chain of a submission that blocks gets a carrier
+ * of its own, and the chains after it run on in the caller's context before
+ * the ioctl returns (see SYSLET_IOC_SUBMIT).
+ */
+#define SYSLET_FEAT_CONCURRENT_BATCH	(1ULL << 7)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -176,7 +182,8 @@ struct syslet_setup {
  *		outcomes are in @outcomes.
  * @queued:	out: chains [done, done + queued) went asynchronous, because
  *		an atom of chain @done blocked; each will post exactly one
- *		completion, which SYSLET_IOC_WAIT returns. Without
+ *		completion, which SYSLET_IOC_WAIT returns, the chains after
+ *		@done too, whether they blocked or not. Without
  *		SYSLET_SUBMIT_RETURN_ON_BLOCK that is every chain from @done on;
  *		with it, chain @done alone (@queued = 1), and the chains from
  *		@done + 1 on did not start: submit them again.
@@ -201,9 +208,25 @@ struct syslet_setup {
  * list, rseq area and scheduling (policy, priority, nice, affinity, I/O
  * priority) follow it; thread CPU-time clocks and perf events opened on
  * the thread stay with the task (README, "What moves with a context").
- * Meanwhile the blocked task finishes chain @done and the chains after it
- * in the kernel, under the id the spare had, and then parks as a spare
- * itself (the spares a context keeps can thus grow up to max_threads).
+ * Meanwhile the blocked task finishes chain @done in the kernel, under the
+ * id the spare had, and then parks as a spare itself (the spares a context
+ * keeps can thus grow up to max_threads). The chains after @done run on,
+ * before the ioctl returns, in the caller's context (by the spare that
+ * took it over, which first tops the spares up and waits until one of
+ * those it started is parked): each one that blocks is handed to a carrier
+ * of its own in the same way, so a batch of N chains that block has N in
+ * flight (SYSLET_FEAT_CONCURRENT_BATCH), as far as max_threads and
+ * RLIMIT_NPROC allow. At a hand-off that leaves no spare parked with
+ * max_threads reached, the blocked task takes the rest too and runs it in
+ * turn after its own chain, and the ioctl returns at once; a chain of the
+ * rest that blocks when no spare could be made blocks there,
+ * synchronously. Their outcomes go to the ring only. If a signal is pending
+ * for the caller meanwhile, every chain left goes to one carrier at once,
+ * which runs them in turn, and the ioctl returns (with no spare to take
+ * over, they run on in the caller's context, where an interruptible sleep
+ * ends at once with EINTR). Until a chain of these blocks, SYSLET_IOC_CANCEL
+ * does not find it (as for the chains before @done). With
+ * SYSLET_SUBMIT_ASYNC_NOW the first carrier takes every chain, in turn.
  * No hand-off happens (the atom blocks synchronously) while the caller is
  * traced or traces a task, owns a PI futex with waiters, has io_uring
  * state tied to it (registered ring fds, a single-issuer ring, requests in

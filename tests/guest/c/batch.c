@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * SYSLET_SUBMIT_RETURN_ON_BLOCK: a batch whose chains block gets a carrier
- * per chain, all in flight together (without it, one carrier runs the rest
- * of the batch after the chain that blocked, one at a time); the ioctl
- * returns after the first chain that goes asynchronous, and the chains
- * after it have not started.
+ * Concurrent batches: a batch whose chains block gets a carrier per chain,
+ * all in flight together. By default the chains after one that blocked run
+ * on in the caller's context before the ioctl returns, each handed to a
+ * carrier of its own when it blocks. With SYSLET_SUBMIT_RETURN_ON_BLOCK the
+ * ioctl returns after the first chain that goes asynchronous, and the
+ * chains after it have not started (the helper syslet_submit_all() submits
+ * them again).
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <syslet.h>
 
@@ -114,6 +118,141 @@ TEST(a_batch_of_blocking_reads_has_a_carrier_each)
 		CHECK_EQ(got.result, 1);
 	}
 	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), PIPES);
+}
+
+/*
+ * The same sixteen reads in one plain submission: the ioctl returns with
+ * all sixteen queued, each on a carrier of its own (the chains after the
+ * first ran on in the caller's context, each handed off when it blocked),
+ * and feeding the pipes in reverse order completes them in that order.
+ */
+TEST(one_submission_of_blocking_reads_has_them_all_in_flight)
+{
+	struct syslet_atom a[PIPES], *firsts[PIPES];
+	struct syslet_outcome o[PIPES];
+	unsigned int queued = 0;
+	int p[PIPES][2];
+	char buf[PIPES];
+	struct spare_ctx c;
+	struct syslet_query q;
+
+	ctx_open(&c, PIPES);
+	CHECK_EQ(syslet_query(c.fd, &q), 0);
+	CHECK(q.features & SYSLET_FEAT_CONCURRENT_BATCH);
+	for (int i = 0; i < PIPES; i++) {
+		CHECK(pipe(p[i]) == 0);
+		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
+		a[i].cookie = 400 + i;
+		firsts[i] = &a[i];
+	}
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, PIPES, o, 0, &queued), 0);
+	CHECK_EQ(queued, PIPES);
+	for (int i = PIPES - 1; i >= 0; i--) {
+		struct syslet_outcome got;
+
+		CHECK_EQ(write(p[i][1], "x", 1), 1);
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
+		CHECK_EQ(got.cookie, 400 + i);
+		CHECK_EQ(got.result, 1);
+	}
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), PIPES);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-continued"), PIPES - 1);
+}
+
+/*
+ * A chain after a blocked one that does not block has run, in the
+ * caller's context, by the time the ioctl returns: its result is in its
+ * atom's result word and its completion in the ring already.
+ */
+TEST(the_chains_after_a_blocked_one_run_before_the_ioctl_returns)
+{
+	struct syslet_atom a[4], *firsts[4] = { &a[0], &a[1], &a[2], &a[3] };
+	struct syslet_outcome o[4], got[2];
+	__s64 res[4] = { 7, 7, 7, 7 };
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	char buf[3];
+	int p[3][2];
+
+	ctx_open(&c, 3);
+	for (int i = 0; i < 3; i++)
+		CHECK(pipe(p[i]) == 0);
+	syslet_atom_prep(&a[0], SYS_read, p[0][0], syslet_ptr(&buf[0]), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_prep(&a[2], SYS_read, p[1][0], syslet_ptr(&buf[1]), 1, 0, 0, 0);
+	syslet_atom_prep(&a[3], SYS_read, p[2][0], syslet_ptr(&buf[2]), 1, 0, 0, 0);
+	for (int i = 0; i < 4; i++) {
+		syslet_atom_result(&a[i], &res[i]);
+		a[i].cookie = 500 + i;
+	}
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, 4, o, 0, &queued), 0);
+	CHECK_EQ(queued, 4);
+	CHECK_EQ(res[1], getppid());
+	CHECK_EQ(syslet_ring_ready(&c.ring), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, got, 1, 1, 1000000000LL), 1);
+	CHECK_EQ(got[0].cookie, 501);
+	CHECK_EQ(got[0].result, getppid());
+	/* The three reads are in flight together. */
+	for (int i = 2; i >= 0; i--) {
+		CHECK_EQ(write(p[i][1], "x", 1), 1);
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, got, 1, 1, 2000000000LL), 1);
+		CHECK_EQ(got[0].cookie, i == 0 ? 500 : 501 + i);
+		CHECK_EQ(got[0].result, 1);
+	}
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), 3);
+}
+
+static volatile sig_atomic_t sigio_seen;
+
+static void on_sigio(int sig)
+{
+	(void)sig;
+	sigio_seen++;
+}
+
+/*
+ * A signal that becomes pending for the caller while the rest of a batch
+ * runs in its context (a write to a pipe set to send SIGIO to the caller's
+ * thread id) sends the chains left to one carrier at once: the ioctl
+ * returns, the handler runs, and the chain after the write still completes
+ * through the ring when its pipe is fed.
+ */
+TEST(a_signal_sends_the_rest_of_a_batch_to_a_carrier)
+{
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3], got;
+	struct f_owner_ex owner = { .type = F_OWNER_TID, .pid = (pid_t)syscall(SYS_gettid) };
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	char buf[2];
+	int p[2], q[2], r[2];
+
+	CHECK(signal(SIGIO, on_sigio) != SIG_ERR);
+	CHECK(pipe(p) == 0 && pipe(q) == 0 && pipe(r) == 0);
+	CHECK(fcntl(q[0], F_SETOWN_EX, &owner) == 0);
+	CHECK(fcntl(q[0], F_SETFL, O_ASYNC | O_NONBLOCK) == 0);
+	ctx_open(&c, 3);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&buf[0]), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_write, q[1], syslet_ptr("s"), 1, 0, 0, 0);
+	syslet_atom_prep(&a[2], SYS_read, r[0], syslet_ptr(&buf[1]), 1, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		a[i].cookie = 600 + i;
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, 3, o, 0, &queued), 0);
+	CHECK_EQ(queued, 3);
+	CHECK_EQ(sigio_seen, 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
+	CHECK_EQ(got.cookie, 601);
+	CHECK_EQ(got.result, 1);
+	/* The third chain is on the carrier, not run yet: feed it, then the first. */
+	CHECK_EQ(write(r[1], "x", 1), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
+	CHECK_EQ(got.cookie, 602);
+	CHECK_EQ(got.result, 1);
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
+	CHECK_EQ(got.cookie, 600);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), 2);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-continued"), 1);
 }
 
 /*

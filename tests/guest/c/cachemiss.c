@@ -176,6 +176,13 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
 	pthread_join(t, NULL);
 }
 
+/*
+ * The chains from the one that blocked on are queued: each posts its
+ * completion to the ring. The third ran in the caller's context before the
+ * ioctl returned, so its completion comes first; the blocked read's comes
+ * once the pipe is fed. With the thread cap reached (1 spare, 2 threads),
+ * the blocked task carries the rest itself, in order.
+ */
 TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 {
 	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
@@ -194,6 +201,30 @@ TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 	CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
 	CHECK_EQ(queued, 2);
 	CHECK_EQ(o[0].result, getpid());
+	CHECK_EQ(word, 42);
+	CHECK_EQ(syslet_ring_ready(&ring), 1);
+	CHECK(write(p[1], "ab", 2) == 2);
+	while (got < 2) {
+		int r = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
+
+		CHECK(r > 0);
+		got += r;
+	}
+	CHECK_EQ(o[0].cookie, 2);
+	CHECK_EQ(o[0].result, 42);
+	CHECK_EQ(o[1].cookie, 1);
+	CHECK_EQ(o[1].result, 2);
+	CHECK_EQ(fdinfo_value(fd, "syslet-continued"), 1);
+	close(fd);
+	syslet_ring_munmap(&ring);
+
+	/* At the thread cap, the carrier takes the rest: in order. */
+	fd = ctx_with_spares(1, 2);
+	word = 40;
+	got = 0;
+	CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
+	CHECK_EQ(queued, 2);
+	CHECK_EQ(word, 40);
 	CHECK(write(p[1], "ab", 2) == 2);
 	while (got < 2) {
 		int r = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
@@ -205,6 +236,7 @@ TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 	CHECK_EQ(o[0].result, 2);
 	CHECK_EQ(o[1].cookie, 2);
 	CHECK_EQ(o[1].result, 42);
+	CHECK_EQ(fdinfo_value(fd, "syslet-continued"), 0);
 }
 
 #define WORKERS 6

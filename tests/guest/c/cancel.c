@@ -122,8 +122,9 @@ TEST(cancel_a_socket_recv_blocked_forever)
 
 /*
  * SYSLET_CANCEL_ALL with 30 chains queued on three carriers: each carrier
- * runs a batch of ten reads of an empty pipe, blocked in the first; the
- * nine others have not started and do not run.
+ * runs a batch of ten reads of an empty pipe (SYSLET_SUBMIT_ASYNC_NOW: the
+ * first carrier takes the whole batch), blocked in the first; the nine
+ * others have not started and do not run.
  */
 TEST(cancel_all_with_30_chains_queued)
 {
@@ -145,7 +146,9 @@ TEST(cancel_all_with_30_chains_queued)
 			firsts[i] = &a[b][i];
 		}
 		queued = 0;
-		CHECK_EQ(syslet_submit(c.fd, firsts, 10, NULL, &queued), 0);
+		CHECK_EQ(syslet_submit_flags(c.fd, firsts, 10, NULL, SYSLET_SUBMIT_ASYNC_NOW,
+					     &queued),
+			 0);
 		CHECK_EQ(queued, 10);
 	}
 	usleep(20 * 1000);
@@ -172,7 +175,9 @@ TEST(cancel_all_with_30_chains_queued)
 /*
  * By cookie, a chain of a batch that has not started is stopped and the
  * others run: chain 0 waits for a byte, chain 1 is cancelled, chain 2 runs
- * once chain 0 is done.
+ * once chain 0 is done (SYSLET_SUBMIT_ASYNC_NOW: one carrier takes the
+ * batch; by default chains 1 and 2 would have run before the ioctl
+ * returned).
  */
 TEST(cancel_one_chain_of_a_batch_that_has_not_started)
 {
@@ -191,7 +196,7 @@ TEST(cancel_one_chain_of_a_batch_that_has_not_started)
 	syslet_atom_prep(&a[2], SYS_getppid, 0, 0, 0, 0, 0, 0);
 	for (int i = 0; i < 3; i++)
 		a[i].cookie = i + 1;
-	CHECK_EQ(syslet_submit(c.fd, firsts, 3, NULL, &queued), 0);
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, 3, NULL, SYSLET_SUBMIT_ASYNC_NOW, &queued), 0);
 	CHECK_EQ(queued, 3);
 	CHECK_EQ(syslet_cancel(c.fd, 2, 0), 1);
 	CHECK(write(p[1], "x", 1) == 1);

@@ -571,8 +571,9 @@ impl Syslet {
     /// Runs a batch of chains that may go asynchronous when an atom blocks
     /// (`flags` are `SYSLET_SUBMIT_*` bits). If they do, this returns on
     /// another kernel task (the same thread id: the program cannot tell)
-    /// while the rest of the batch carries on in the kernel; its
-    /// completions come through the [`Ring`].
+    /// once the rest of the batch has run or is blocked, each blocked chain
+    /// on a kernel task of its own; the completions of the chains from the
+    /// first that blocked on come through the [`Ring`].
     ///
     /// # Safety
     ///

@@ -59,7 +59,10 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_OUTCOME_CANCELLED,
         SYSLET_OUTCOME_TIMED_OUT,
         SYSLET_SUBMIT_TIMEOUT,
-        SYSLET_SUBMIT_TIMEOUT_ABS
+        SYSLET_SUBMIT_TIMEOUT_ABS,
+        SYSLET_SUBMIT_RETURN_ON_BLOCK,
+        SYSLET_FEAT_RETURN_ON_BLOCK,
+        SYSLET_FEAT_CONCURRENT_BATCH
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
