@@ -15,7 +15,10 @@
  *  - syslets: each read is a one-atom chain; it blocks, a spare takes over
  *    the caller, which submits the next; completions come from the ring;
  *  - syslets, batched: the same chains, all of a round in one
- *    syslet_submit_all() call (SYSLET_SUBMIT_RETURN_ON_BLOCK).
+ *    syslet_submit_all() call (SYSLET_SUBMIT_RETURN_ON_BLOCK: one ioctl per
+ *    chain that blocks), and, as "syslet-1call", in one plain ioctl (the
+ *    chains after one that blocked run on in the caller's context, each
+ *    that blocks on a carrier of its own: SYSLET_FEAT_CONCURRENT_BATCH).
  *
  * Reported: IOPS, and the median and 99th percentile of the latency from
  * submission to the submitter seeing the completion.
@@ -292,11 +295,13 @@ static void run_syslet(int qd)
 /*
  * The same reads, batched: the first @qd, and then each round's
  * replacements, go in one syslet_submit_all() call
- * (SYSLET_SUBMIT_RETURN_ON_BLOCK), so every read that blocks still has a
- * carrier of its own. A read that ran in the caller (no spare was parked)
- * is replaced in the next call.
+ * (SYSLET_SUBMIT_RETURN_ON_BLOCK), or with @one_call in one plain
+ * submission; either way every read that blocks has a carrier of its own.
+ * A read that ran in the caller (no spare was parked) is replaced in the
+ * next call; with @one_call, only those before the first that blocked
+ * report there: the others come through the ring.
  */
-static void run_syslet_batch(int qd)
+static void run_syslet_batch(int qd, bool one_call)
 {
 	struct syslet_ring_map ring = { 0 };
 	struct syslet_outcome outs[MAX_QD], o[MAX_QD];
@@ -323,7 +328,13 @@ static void run_syslet_batch(int qd)
 				atoms[s].cookie = s;
 				firsts[i] = &atoms[s];
 			}
-			ran = syslet_submit_all(fd, firsts, n, o, 0, 0, &queued);
+			if (one_call) {
+				ran = syslet_submit_flags(fd, firsts, n, o, 0, &queued);
+				for (int i = ran; i < n; i++)
+					o[i].flags = SYSLET_OUTCOME_USER;
+			} else {
+				ran = syslet_submit_all(fd, firsts, n, o, 0, 0, &queued);
+			}
 			CHECK(ran >= 0 && ran + (int)queued == n);
 			inflight += queued;
 			n = 0;
@@ -348,7 +359,7 @@ static void run_syslet_batch(int qd)
 			todo[n++] = s;
 		}
 	}
-	syslet_ctx_report("syslet-batch", qd, t0, fd, &ring);
+	syslet_ctx_report(one_call ? "syslet-1call" : "syslet-batch", qd, t0, fd, &ring);
 }
 
 void bench_blockdev(void)
@@ -374,8 +385,10 @@ void bench_blockdev(void)
 		run_pool(depths[d]);
 		run_uring(depths[d]);
 		run_syslet(depths[d]);
-		if (depths[d] > 1)
-			run_syslet_batch(depths[d]);
+		if (depths[d] > 1) {
+			run_syslet_batch(depths[d], false);
+			run_syslet_batch(depths[d], true);
+		}
 	}
 	printf("\n");
 	free(lat);

@@ -17,12 +17,12 @@
  * posts the outcome to the mmap'd ring; getevents() reaps the ring, waiting
  * in SYSLET_IOC_WAIT when fewer than fio's minimum are there.
  *
- * Why one chain per submission, no commit() batching: a batch goes
- * asynchronous as a whole at its first blocking atom, and the task that
- * blocked then runs the rest of the batch one chain after the other.
- * Batching independent reads would serialise them behind the first one
- * that blocks; one chain per ioctl gives each blocking read its own task,
- * which is what makes queue depth real.
+ * Why one chain per submission, no commit() batching: it was written when
+ * the task that blocked ran the rest of the batch one chain after the
+ * other, which would have serialised batched reads behind the first one
+ * that blocked. Since concurrent batches (SYSLET_FEAT_CONCURRENT_BATCH) each
+ * blocking chain of a batch has a task of its own; batching here is not
+ * measured yet.
  */
 #include <stdio.h>
 #include <stdlib.h>
