@@ -188,10 +188,13 @@ impl Context {
         {
             return Err(EBUSY);
         }
-        let ret = self.completions.init(ring_entries, max_pending);
+        // The pool's slots first: the ring cannot be made twice.
+        let ret = self
+            .pool
+            .configure(spares, max_threads)
+            .and_then(|()| self.completions.init(ring_entries, max_pending));
         if ret.is_ok() {
             self.atom_budget.store(budget, Relaxed);
-            self.pool.configure(spares, max_threads);
             self.state.store(STATE_READY, Release);
         } else {
             // Nothing was set: a later set-up may try again.

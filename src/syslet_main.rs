@@ -14,6 +14,7 @@
 //! - [`context`]: the state behind one open file,
 //! - [`chain`]: the atom interpreter,
 //! - [`threads`]: cachemiss threads and the takeover (the scheduler hook),
+//! - [`slots`]: the pool's slot table, O(1) per hand-off,
 //! - [`continuation`]: the rest of a batch, run by the spare that took the
 //!   caller's context over,
 //! - [`completions`]: completions of chains that went asynchronous,
@@ -42,6 +43,7 @@ mod deadline;
 mod device;
 mod policy;
 mod ring;
+mod slots;
 mod stats;
 mod teardown;
 mod threads;

@@ -85,6 +85,7 @@ use kernel::{
             Relaxed, //
         },
         CondVar,
+        SetOnce,
         SpinLock,
     },
     types::Opaque,
@@ -110,6 +111,10 @@ use crate::{
     },
     deadline::Deadline,
     completions::Completions,
+    slots::{
+        SlotState,
+        SlotTable, //
+    },
     stats::Stats,
     trace,
     uapi,
@@ -119,50 +124,19 @@ use crate::{
     }, //
 };
 
-/// The most cachemiss threads (spares and carriers) a context may have.
-pub(crate) const MAX_THREADS: u32 = 32;
-const SLOTS: usize = MAX_THREADS as usize;
+/// The most cachemiss threads (spares and carriers) a context may have:
+/// one per chain in flight, and the spares. `RLIMIT_NPROC` bounds them too.
+pub(crate) const MAX_THREADS: u32 = 1024;
 
 /// The module that threads pin while they run its code.
 fn this_module() -> *mut bindings::module {
     <crate::SysletModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
 }
 
-/// What a slot's thread is doing, as the pool sees it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    /// No thread.
-    Free,
-    /// A thread that cannot be claimed now: starting, back from a claim
-    /// with nothing to do, handling a signal, or a carrier about to park.
-    Busy,
-    /// The task of a submission whose context a spare took: it carries the
-    /// chains on, and parks here once its ioctl returns.
-    Carrying,
-    /// Parked in [`spare_main`], waiting for `go`: may be claimed.
-    Ready,
-    /// Claimed: its thread waits for the [`Claim`]'s holder to complete
-    /// `go`.
-    Claimed,
-    /// Its thread left, for user space or for good: free once `exited`
-    /// completes.
-    Leaving,
-}
-
-/// A slot's part of the pool state.
-#[derive(Clone, Copy)]
-struct SlotInner {
-    state: SlotState,
-    /// The slot's thread, published by the thread itself when it parks (a
-    /// carrier: when it takes the slot). Only compared or handed to the
-    /// kernel while the thread is Ready, Claimed or Carrying, when it is
-    /// alive: a claimed thread waits for `go` before it exits.
-    task: *mut bindings::task_struct,
-}
-
 /// The state of a pool's slots, under [`Pool::inner`].
 struct PoolInner {
-    slots: [SlotInner; SLOTS],
+    /// One entry per slot of [`Pool::slots`] (none before set-up).
+    table: SlotTable,
     /// Set once, when the context goes away: no slot is taken any more and
     /// spares exit.
     dying: bool,
@@ -170,8 +144,6 @@ struct PoolInner {
     spares: u32,
     /// Cap on slots with a thread.
     max_threads: u32,
-    /// What each Carrying slot's thread publishes for `SYSLET_IOC_CANCEL`.
-    marks: [Marks; SLOTS],
     /// Spares started that have not parked or left yet.
     starting: u32,
     /// Tasks waiting in [`Pool::wait_parked`].
@@ -185,18 +157,17 @@ struct PoolInner {
 unsafe impl Send for PoolInner {}
 
 impl PoolInner {
-    fn count(&self, f: impl Fn(SlotState) -> bool) -> u32 {
-        self.slots.iter().filter(|s| f(s.state)).count() as u32
-    }
-
     /// Threads of the pool: spares in any state, carriers, leaving threads.
     fn threads(&self) -> u32 {
-        self.count(|s| s != SlotState::Free)
+        self.table.len() as u32 - self.table.count(SlotState::Free)
     }
 
     /// Spares that are, or are about to be, parked.
     fn spares_alive(&self) -> u32 {
-        self.count(|s| matches!(s, SlotState::Busy | SlotState::Ready | SlotState::Claimed))
+        [SlotState::Busy, SlotState::Ready, SlotState::Claimed]
+            .iter()
+            .map(|&s| self.table.count(s))
+            .sum()
     }
 
     /// Whether the threads fill the thread cap: the next hand-off would
@@ -208,7 +179,7 @@ impl PoolInner {
     /// Whether the next chain of a rest that blocks can be handed off: a
     /// spare is parked, or the rest's spare can make one under the cap.
     fn spare_in_sight(&self) -> bool {
-        !self.full() || self.count(|s| s == SlotState::Ready) > 0
+        !self.full() || self.table.count(SlotState::Ready) > 0
     }
 }
 
@@ -358,8 +329,9 @@ pub(crate) struct Pool {
     /// Notified when a spare parks while someone waits for one.
     #[pin]
     parked: CondVar,
-    #[pin]
-    slots: [Slot; SLOTS],
+    /// The slots, made at set-up ([`Pool::configure`]) and kept until the
+    /// pool goes: their threads point into them.
+    slots: SetOnce<KVec<Pin<KBox<Slot>>>>,
 }
 
 impl Pool {
@@ -367,33 +339,55 @@ impl Pool {
         pin_init!(Self {
             inner <- new_spinlock!(
                 PoolInner {
-                    slots: [SlotInner {
-                        state: SlotState::Free,
-                        task: ptr::null_mut(),
-                    }; SLOTS],
+                    table: SlotTable::empty(),
                     dying: false,
                     spares,
                     max_threads,
-                    marks: [Marks::NONE; SLOTS],
                     starting: 0,
                     waiting: 0,
                 },
                 "Pool::inner"
             ),
             parked <- new_condvar!("Pool::parked"),
-            slots <- pin_init::pin_init_array_from_fn(Slot::new),
+            slots: SetOnce::new(),
         })
     }
 
-    pub(crate) fn configure(&self, spares: u32, max_threads: u32) {
+    /// Set-up: makes `max_threads` slots. Once, before any thread runs; a
+    /// set-up tried again after a failure keeps the slots made the first
+    /// time, and at most as many threads. Process context.
+    pub(crate) fn configure(&self, spares: u32, max_threads: u32) -> Result {
+        if self.slots.as_ref().is_none() {
+            let n = max_threads as usize;
+            let table = SlotTable::new(n)?;
+            let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
+            for i in 0..n {
+                slots.push(KBox::pin_init(Slot::new(i), GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+            if self.slots.populate(slots) {
+                self.inner.lock().table = table;
+            }
+        }
+        let made = self.slots().len() as u32;
         let mut inner = self.inner.lock();
-        inner.spares = spares;
-        inner.max_threads = max_threads;
+        inner.max_threads = max_threads.min(made);
+        inner.spares = spares.min(inner.max_threads.saturating_sub(1));
+        Ok(())
+    }
+
+    /// The pool's slots (none before set-up).
+    fn slots(&self) -> &[Pin<KBox<Slot>>] {
+        self.slots.as_ref().map_or(&[], |s| &s[..])
+    }
+
+    /// Slot `i`.
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        self.slots().get(i).map(|s| s.as_ref().get_ref())
     }
 
     /// Spares parked now.
     pub(crate) fn parked(&self) -> u32 {
-        self.inner.lock().count(|s| s == SlotState::Ready)
+        self.inner.lock().table.count(SlotState::Ready)
     }
 
     /// Threads of this context that run its code now: spares (starting,
@@ -410,20 +404,14 @@ impl Pool {
     /// kills the others that way). `completion_done()` does not consume
     /// the completion: `wait_gone` may still wait for it.
     fn reap(&self, inner: &mut PoolInner) {
-        for (s, slot) in inner.slots.iter_mut().zip(self.slots.iter()) {
+        inner.table.reap(|i| {
             // SAFETY: `exited` is initialised; a Leaving or Busy slot is
             // not prepared again before it is Free, and a slot is prepared
             // under `Pool::inner` before it is Busy (so a Busy slot's
             // `exited` is its own thread's).
-            if matches!(s.state, SlotState::Leaving | SlotState::Busy)
-                && unsafe { bindings::completion_done(slot.exited.get()) }
-            {
-                *s = SlotInner {
-                    state: SlotState::Free,
-                    task: ptr::null_mut(),
-                };
-            }
-        }
+            self.slot(i)
+                .is_some_and(|slot| unsafe { bindings::completion_done(slot.exited.get()) })
+        });
     }
 
     /// Takes a free slot for a new thread, within the thread cap, and puts
@@ -438,32 +426,27 @@ impl Pool {
         if inner.dying || inner.full() {
             return None;
         }
-        let i = inner.slots.iter().position(|s| s.state == SlotState::Free)?;
-        inner.slots[i] = SlotInner {
-            state,
-            task,
-        };
-        Some(&self.slots[i])
+        let i = inner.table.any_free()?;
+        let slot = self.slot(i)?;
+        inner.table.set(i, state, task);
+        Some(slot)
     }
 
     /// Gives back a slot taken by [`Pool::take_slot`] whose thread never
     /// ran.
     fn free_slot(&self, slot: &Slot) {
-        self.inner.lock().slots[slot.index].state = SlotState::Free;
+        self.inner.lock().table.set(slot.index, SlotState::Free, ptr::null_mut());
     }
 
     /// A continuing spare, current, becomes the carrier of the chain that
     /// blocked in `slot`, its own.
     fn set_carrying(&self, slot: &Slot, me: *mut bindings::task_struct) {
-        self.inner.lock().slots[slot.index] = SlotInner {
-            state: SlotState::Carrying,
-            task: me,
-        };
+        self.inner.lock().table.set(slot.index, SlotState::Carrying, me);
     }
 
     /// Sets the state of `slot`.
     fn set_state(&self, slot: &Slot, state: SlotState) {
-        self.inner.lock().slots[slot.index].state = state;
+        self.inner.lock().table.set_state(slot.index, state);
     }
 
     /// `SYSLET_IOC_CANCEL`: marks the queued chains whose cookie is
@@ -472,12 +455,15 @@ impl Pool {
     pub(crate) fn cancel(&self, cookie: u64, all: bool) -> u32 {
         let mut inner = self.inner.lock();
         let mut found = 0;
-        for i in 0..SLOTS {
-            if inner.slots[i].state != SlotState::Carrying || inner.marks[i].cancel.is_null() {
+        for i in 0..inner.table.len() {
+            let s = inner.table.get(i);
+            if s.state != SlotState::Carrying {
                 continue;
             }
-            let task = inner.slots[i].task;
-            let marks = &mut inner.marks[i];
+            let task = s.task;
+            let Some(marks) = inner.table.marks_mut(i).filter(|m| !m.cancel.is_null()) else {
+                continue;
+            };
             // SAFETY: published, so valid (`Marks::cancel`).
             let (n, running) = unsafe { marks.mark(|c| all || c == cookie) };
             found += n;
@@ -502,7 +488,9 @@ impl Pool {
     /// an interruption meant for the chain before.
     fn start_chain(&self, slot: usize, i: usize) -> (bool, bool) {
         let mut inner = self.inner.lock();
-        let marks = &mut inner.marks[slot];
+        let Some(marks) = inner.table.marks_mut(slot) else {
+            return (false, false);
+        };
         marks.running = i;
         let interrupted = core::mem::replace(&mut marks.interrupted, false);
         (marks.stopped(i), interrupted)
@@ -510,14 +498,16 @@ impl Pool {
 
     /// Whether chain `i` of the carrier in `slot` was asked to stop.
     fn marked(&self, slot: usize, i: usize) -> bool {
-        self.inner.lock().marks[slot].stopped(i)
+        self.inner.lock().table.marks(slot).is_some_and(|m| m.stopped(i))
     }
 
     /// Whether chain `i` of the carrier in `slot` was asked to stop; if so,
     /// the interruption (if any) is the carrier's to clear now.
     fn chain_stopped(&self, slot: usize, i: usize) -> bool {
         let mut inner = self.inner.lock();
-        let marks = &mut inner.marks[slot];
+        let Some(marks) = inner.table.marks_mut(slot) else {
+            return false;
+        };
         let stopped = marks.stopped(i);
         if stopped {
             marks.interrupted = false;
@@ -529,9 +519,10 @@ impl Pool {
     /// about to go. Returns whether an interruption is left to clear.
     fn unpublish(&self, slot: usize) -> bool {
         let mut inner = self.inner.lock();
-        let interrupted = inner.marks[slot].interrupted;
-        inner.marks[slot] = Marks::NONE;
-        interrupted
+        inner
+            .table
+            .marks_mut(slot)
+            .map_or(false, |m| core::mem::replace(m, Marks::NONE).interrupted)
     }
 
     /// Brings the number of parked spares up to the configured number,
@@ -591,7 +582,7 @@ impl Pool {
         let mut inner = self.inner.lock();
         while !inner.dying
             && inner.starting > 0
-            && inner.count(|s| s == SlotState::Ready) == 0
+            && inner.table.count(SlotState::Ready) == 0
         {
             inner.waiting += 1;
             let signalled = self.parked.wait_interruptible(&mut inner);
@@ -604,11 +595,12 @@ impl Pool {
 
     /// Claims a parked spare.
     fn claim(&self, inner: &mut PoolInner) -> Option<Claim<'_>> {
-        let i = inner.slots.iter().position(|s| s.state == SlotState::Ready)?;
-        inner.slots[i].state = SlotState::Claimed;
+        let i = inner.table.any_ready()?;
+        let slot = self.slot(i)?;
+        inner.table.set_state(i, SlotState::Claimed);
         Some(Claim {
-            slot: &self.slots[i],
-            task: inner.slots[i].task,
+            slot,
+            task: inner.table.get(i).task,
         })
     }
 
@@ -636,17 +628,18 @@ impl Pool {
         // SAFETY: no preconditions.
         let me = unsafe { bindings::get_current() };
         let inner = self.inner.lock();
-        inner
-            .slots
+        let own = inner
+            .table
             .iter()
-            .any(|s| !matches!(s.state, SlotState::Free | SlotState::Leaving) && s.task == me)
+            .any(|(_, s)| !matches!(s.state, SlotState::Free | SlotState::Leaving) && s.task == me);
+        own
     }
 
     /// Waits until every thread of the pool has exited or gone to user
     /// space, after [`Pool::close`] (no slot is prepared again then).
     pub(crate) fn wait_gone(&self) {
-        for slot in self.slots.iter() {
-            if self.inner.lock().slots[slot.index].state == SlotState::Free {
+        for slot in self.slots() {
+            if self.inner.lock().table.get(slot.index).state == SlotState::Free {
                 continue;
             }
             // SAFETY: `exited` is initialised; a slot's thread completes it
@@ -896,7 +889,10 @@ impl<'a> Takeover<'a> {
             return;
         }
         let pool = self.pool;
-        let slot = &pool.slots[self.carrier.get()];
+        // Always there: the hand-off took it.
+        let Some(slot) = pool.slot(self.carrier.get()) else {
+            return;
+        };
         self.unpublish(slot, last);
         // SAFETY: our own Carrying slot.
         unsafe { slot.prepare(pool) };
@@ -1073,8 +1069,9 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // From now on `SYSLET_IOC_CANCEL` may stop the carried chains: the
     // frame where the `Cancel` lives lasts until the carrier unpublishes it.
     t.batch.cancel.at_atom(t.cookie.get());
-    pool.inner.lock().marks[own.index] =
-        Marks::new(t.batch.cancel, done as usize, (done + t.carried()) as usize);
+    if let Some(m) = pool.inner.lock().table.marks_mut(own.index) {
+        *m = Marks::new(t.batch.cancel, done as usize, (done + t.carried()) as usize);
+    }
     t.carrier.set(own.index);
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);
@@ -1166,7 +1163,7 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
     // A new spare (one `replenish` started) has no task yet, and parks
     // whatever the count: its place was taken under the cap. A carrier (it
     // has a task), or a spare a signal woke, looks at the cap first.
-    let new = pool.inner.lock().slots[slot.index].task.is_null();
+    let new = pool.inner.lock().table.get(slot.index).task.is_null();
     {
         // SAFETY: outside a claim only the slot's own thread, current,
         // touches `uc`, and the slot is not Ready; the reference ends with
@@ -1202,10 +1199,7 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
                 // SAFETY: the slot is not Ready, so nobody waits on or
                 // completes `go`.
                 unsafe { bindings::init_completion(slot.go.get()) };
-                inner.slots[slot.index] = SlotInner {
-                    state: SlotState::Ready,
-                    task: me,
-                };
+                inner.table.set(slot.index, SlotState::Ready, me);
                 false
             }
         };
@@ -1222,9 +1216,8 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
         if ret != 0 {
             let claimed = {
                 let mut inner = pool.inner.lock();
-                let s = &mut inner.slots[slot.index].state;
-                if *s == SlotState::Ready {
-                    *s = SlotState::Busy;
+                if inner.table.get(slot.index).state == SlotState::Ready {
+                    inner.table.set_state(slot.index, SlotState::Busy);
                     false
                 } else {
                     true

@@ -287,10 +287,11 @@ static int fio_syslet_init(struct thread_data *td)
 	}
 
 	/*
-	 * Each read in flight is one task blocked in the kernel (a carrier).
-	 * With the module's cap at 32 threads, depth 32 runs with
-	 * 32 - SPARES - HEADROOM reads in flight, and fio keeps the rest of
-	 * its iodepth back (FIO_Q_BUSY).
+	 * Each read in flight is one task blocked in the kernel (a carrier):
+	 * the context gets depth + SPARES + HEADROOM threads, up to the
+	 * module's cap (syslet_query.max_threads: 1024; it was 32, which held
+	 * depth 32 to 32 - SPARES - HEADROOM reads in flight). What the cap
+	 * holds back, fio keeps back (FIO_Q_BUSY).
 	 */
 	s.max_threads = depth + SPARES + HEADROOM;
 	if (s.max_threads > q.max_threads)

@@ -145,8 +145,11 @@ struct syslet_atom {
  *			chain needs a place under the cap too).
  * @max_threads:	cap on the context's threads: parked spares plus tasks
  *			finishing chains that went asynchronous (default 8, at
- *			most syslet_query.max_threads). At the cap, or with no
- *			spare parked, a blocking atom blocks the caller.
+ *			most syslet_query.max_threads, 1024; each chain in
+ *			flight holds one, and RLIMIT_NPROC bounds them too).
+ *			Set-up allocates room for that many. At the cap, or
+ *			with no spare parked, a blocking atom blocks the
+ *			caller.
  * @max_pending:	cap on completions the kernel holds: chains running
  *			asynchronously plus completions waiting for room in the
  *			ring (default 256, at most 4096). At the cap chains stay

@@ -202,6 +202,57 @@ TEST(the_chains_after_a_blocked_one_run_before_the_ioctl_returns)
 	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), 3);
 }
 
+#define DEEP 200
+
+/*
+ * Depth beyond the old 32 threads: 200 reads of 200 empty pipes in one
+ * submission, with 16 spares configured, all in flight (the spare running
+ * the rest makes a new spare for each one that blocks), then completed in
+ * reverse order.
+ */
+TEST(two_hundred_reads_in_flight_in_one_context)
+{
+	static struct syslet_atom a[DEEP], *firsts[DEEP];
+	static int p[DEEP][2];
+	static char buf[DEEP];
+	struct syslet_setup s = { .spares = 16, .max_threads = 2 * DEEP + 2, .ring_entries = 256 };
+	struct syslet_ring_map ring = { 0 };
+	struct syslet_query q;
+	unsigned int queued = 0;
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_query(fd, &q), 0);
+	CHECK_EQ(q.max_threads, 1024);
+	CHECK_EQ(syslet_setup(fd, &s), 0);
+	CHECK_EQ(s.max_threads, 2 * DEEP + 2);
+	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
+	for (int i = 0; i < DEEP; i++) {
+		CHECK(pipe(p[i]) == 0);
+		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
+		a[i].cookie = 1000 + i;
+		firsts[i] = &a[i];
+	}
+	CHECK_EQ(syslet_submit_flags(fd, firsts, DEEP, NULL, 0, &queued), 0);
+	CHECK_EQ(queued, DEEP);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-went-async"), DEEP);
+	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-blocked-sync"), 0);
+	CHECK(syslet_fdinfo_value(fd, "syslet-threads") >= DEEP);
+	for (int i = DEEP - 1; i >= 0; i--) {
+		struct syslet_outcome got;
+
+		CHECK_EQ(write(p[i][1], "x", 1), 1);
+		CHECK_EQ(syslet_wait_reap(fd, &ring, &got, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(got.cookie, 1000 + i);
+		CHECK_EQ(got.result, 1);
+	}
+	for (int i = 0; i < DEEP; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	close(fd);
+}
+
 static volatile sig_atomic_t sigio_seen;
 
 static void on_sigio(int sig)

@@ -329,7 +329,7 @@ TEST(the_kernel_writes_only_where_the_caller_may)
 TEST(every_limit_is_enforced)
 {
 	struct syslet_setup over[] = {
-		{ .max_threads = 33 }, { .ring_entries = 8192 }, { .ring_entries = 100 },
+		{ .max_threads = 1025 }, { .ring_entries = 8192 }, { .ring_entries = 100 },
 		{ .max_pending = 4097 }, { .atom_budget = (1 << 20) + 1 }, { .spares = 9 },
 	};
 	struct syslet_atom a, *firsts[257];
