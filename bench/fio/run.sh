@@ -11,12 +11,14 @@
 # with one read in flight. Exits non-zero if any fio run failed.
 #
 #   FIO_ENGINES, FIO_DEPTHS, FIO_RUNTIME, FIO_RAMP   override the defaults
+#   (engines and depths separated by commas or spaces: make bench passes
+#   them on the kernel command line, where a space would end them)
 
 DIR=$(dirname "$0")
 # The guest's PATH is busybox's; fio is staged in /usr/bin.
 export PATH=/usr/bin:$PATH
-ENGINES=${FIO_ENGINES:-"syslet io_uring libaio posixaio psync"}
-DEPTHS=${FIO_DEPTHS:-"1 8 32"}
+ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch io_uring libaio posixaio psync}" | tr , ' ')
+DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32}" | tr , ' ')
 # Seconds of guest time: with instructions counted (make bench under TCG),
 # two seconds are two billion instructions, thousands of reads.
 export RUNTIME=${FIO_RUNTIME:-2} RAMP=${FIO_RAMP:-1}
@@ -40,8 +42,11 @@ echo "fio: clock source $(cat /sys/devices/system/clocksource/clocksource0/curre
 		END { print "hrtimer resolution " r ", hres_active " h }' /proc/timer_list 2>/dev/null)"
 for engine in $ENGINES; do
 	for depth in $DEPTHS; do
+		export IODEPTH_BATCH=1
 		case $engine in
-		syslet) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 ;;
+		syslet) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=0 ;;
+		# The same engine, the io_us of each commit in one ioctl.
+		syslet-batch) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=1 IODEPTH_BATCH=$depth ;;
 		psync) export ENGINE=psync IODEPTH=1 NUMJOBS=$depth ;;
 		*) export ENGINE=$engine IODEPTH=$depth NUMJOBS=1 ;;
 		esac

@@ -17,12 +17,14 @@
  * posts the outcome to the mmap'd ring; getevents() reaps the ring, waiting
  * in SYSLET_IOC_WAIT when fewer than fio's minimum are there.
  *
- * Why one chain per submission, no commit() batching: it was written when
- * the task that blocked ran the rest of the batch one chain after the
- * other, which would have serialised batched reads behind the first one
- * that blocked. Since concurrent batches (SYSLET_FEAT_CONCURRENT_BATCH) each
- * blocking chain of a batch has a task of its own; batching here is not
- * measured yet.
+ * With SYSLET_FIO_BATCH=1 in the environment (run.sh's "syslet-batch"),
+ * queue() only prepares the atom and commit() submits every io_u fio
+ * queued since the last commit in one ioctl: with concurrent batches
+ * (SYSLET_FEAT_CONCURRENT_BATCH) each read of the batch that blocks has a
+ * task of its own, and the reads before the first that blocked complete
+ * synchronously (getevents() reports them first). Without it, one chain
+ * per ioctl, as before concurrent batches, when a batch's rest ran behind
+ * its first blocked chain.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,13 @@ struct syslet_data {
 	struct io_u **events;		/* what event() returns */
 	unsigned int queued;		/* chains in flight (asynchronous) */
 	unsigned int async_cap;		/* most chains in flight we allow */
+	/* SYSLET_FIO_BATCH: io_us queued since the last commit() ... */
+	bool batch;
+	struct io_u **pending;
+	unsigned int npending;
+	/* ... and those a commit() completed synchronously, for getevents(). */
+	struct io_u **sync_done;
+	unsigned int nsync_done;
 };
 
 /*
@@ -101,7 +110,7 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 	fio_ro_check(td, io_u);
 
 	/* See HEADROOM: fio reaps a completion, then queues this one again. */
-	if (sd->queued >= sd->async_cap)
+	if (sd->queued + sd->npending + sd->nsync_done >= sd->async_cap)
 		return FIO_Q_BUSY;
 
 	if (io_u->index >= sd->nr_atoms) {
@@ -144,6 +153,10 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 	 */
 	if (fio_fill_issue_time(td))
 		fio_gettime(&io_u->issue_time, NULL);
+	if (sd->batch) {
+		sd->pending[sd->npending++] = io_u;
+		return FIO_Q_QUEUED;
+	}
 
 	done = syslet_submit(sd->fd, &a, 1, &o, &queued);
 	if (done < 0) {
@@ -166,14 +179,54 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 	return FIO_Q_QUEUED;
 }
 
+/* SYSLET_FIO_BATCH: submits every io_u queued since the last commit. */
+static int fio_syslet_commit(struct thread_data *td)
+{
+	struct syslet_data *sd = td->io_ops_data;
+	struct syslet_atom *firsts[sd->npending ? sd->npending : 1];
+	struct syslet_outcome o[sd->npending ? sd->npending : 1];
+	unsigned int n = sd->npending, queued = 0, i;
+	int done;
+
+	if (!n)
+		return 0;
+	sd->npending = 0;
+	for (i = 0; i < n; i++)
+		firsts[i] = &sd->atoms[sd->pending[i]->index];
+	done = syslet_submit_flags(sd->fd, firsts, n, o, 0, &queued);
+	if (done < 0 || (unsigned int)done + queued != n) {
+		/* Refused, nothing ran; or (the ABI says never) a chain lost. */
+		int err = done < 0 ? -done : EIO;
+
+		for (i = 0; i < n; i++) {
+			sd->pending[i]->error = err;
+			sd->sync_done[sd->nsync_done++] = sd->pending[i];
+		}
+		td_verror(td, err, "syslet submit");
+		return 0;
+	}
+	for (i = 0; i < (unsigned int)done; i++) {
+		complete_io_u(sd->pending[i], o[i].result);
+		sd->sync_done[sd->nsync_done++] = sd->pending[i];
+	}
+	sd->queued += queued;
+	return 0;
+}
+
 static int fio_syslet_getevents(struct thread_data *td, unsigned int min, unsigned int max,
 				const struct timespec *t)
 {
 	struct syslet_data *sd = td->io_ops_data;
 	__s64 timeout = t ? (__s64)t->tv_sec * 1000000000LL + t->tv_nsec : -1;
-	unsigned int got = 0, i;
+	unsigned int got = 0, i, sync;
 	int ret;
 
+	/* What a batched commit() completed synchronously comes first. */
+	sync = sd->nsync_done < max ? sd->nsync_done : max;
+	for (i = 0; i < sync; i++)
+		sd->events[i] = sd->sync_done[--sd->nsync_done];
+	min = min > sync ? min - sync : 0;
+	max -= sync;
 	if (max > sd->queued)
 		max = sd->queued;
 	if (min > max)
@@ -210,10 +263,10 @@ static int fio_syslet_getevents(struct thread_data *td, unsigned int min, unsign
 			io_u = td->io_u_all.io_us[a - sd->atoms];
 		}
 		complete_io_u(io_u, o->result);
-		sd->events[i] = io_u;
+		sd->events[sync + i] = io_u;
 	}
 	sd->queued -= got;
-	return got;
+	return sync + got;
 }
 
 static struct io_u *fio_syslet_event(struct thread_data *td, int event)
@@ -250,6 +303,8 @@ static void fio_syslet_cleanup(struct thread_data *td)
 	free(sd->atoms);
 	free(sd->reaped);
 	free(sd->events);
+	free(sd->pending);
+	free(sd->sync_done);
 	free(sd);
 	td->io_ops_data = NULL;
 }
@@ -271,8 +326,11 @@ static int fio_syslet_init(struct thread_data *td)
 	sd->atoms = calloc(depth, sizeof(*sd->atoms));
 	sd->reaped = calloc(depth, sizeof(*sd->reaped));
 	sd->events = calloc(depth, sizeof(*sd->events));
-	if (!sd->atoms || !sd->reaped || !sd->events)
+	sd->pending = calloc(depth, sizeof(*sd->pending));
+	sd->sync_done = calloc(depth, sizeof(*sd->sync_done));
+	if (!sd->atoms || !sd->reaped || !sd->events || !sd->pending || !sd->sync_done)
 		goto fail_errno;
+	sd->batch = getenv("SYSLET_FIO_BATCH") && atoi(getenv("SYSLET_FIO_BATCH"));
 
 	ret = sd->fd = syslet_open();
 	if (ret < 0)
@@ -343,6 +401,7 @@ struct ioengine_ops ioengine = {
 	.flags		= FIO_ASYNCIO_SETS_ISSUE_TIME,
 	.init		= fio_syslet_init,
 	.queue		= fio_syslet_queue,
+	.commit		= fio_syslet_commit,
 	.getevents	= fio_syslet_getevents,
 	.event		= fio_syslet_event,
 	.cleanup	= fio_syslet_cleanup,
