@@ -97,24 +97,26 @@ impl Outcome {
         self.flags |= flag;
     }
 
-    /// The outcome of a chain stopped before it started: no atom ran.
-    pub(crate) fn stopped_before_start(first: u64, cookie: u64, why: Halt) -> Self {
-        let mut out = Self {
+    /// A chain that starts at `first`, with `cookie`, before its first
+    /// atom runs.
+    fn unstarted(first: u64, cookie: u64) -> Self {
+        Self {
             cookie,
             last_atom: first,
             ..Self::default()
-        };
+        }
+    }
+
+    /// The outcome of a chain stopped before it started: no atom ran.
+    pub(crate) fn stopped_before_start(first: u64, cookie: u64, why: Halt) -> Self {
+        let mut out = Self::unstarted(first, cookie);
         out.stop(why);
         out
     }
 
     /// The outcome of a chain that could not start: no atom ran.
     pub(crate) fn failed_before_start(first: u64, cookie: u64, err: Error) -> Self {
-        let mut out = Self {
-            cookie,
-            last_atom: first,
-            ..Self::default()
-        };
+        let mut out = Self::unstarted(first, cookie);
         out.abort(err);
         out
     }

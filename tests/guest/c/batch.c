@@ -26,6 +26,33 @@ static void ctx_open(struct spare_ctx *c, unsigned int spares)
 	CHECK_EQ(syslet_fdinfo_value(c->fd, "syslet-spares"), spares);
 }
 
+/* @n one-read chains of @n new empty pipes, cookies from @cookie0. */
+static void prep_pipe_reads(int n, int (*p)[2], struct syslet_atom *a,
+			    struct syslet_atom **firsts, char *buf, __u64 cookie0)
+{
+	for (int i = 0; i < n; i++) {
+		CHECK(pipe(p[i]) == 0);
+		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
+		a[i].cookie = cookie0 + i;
+		firsts[i] = &a[i];
+	}
+}
+
+/* Feeds the pipes from the last to the first: their reads, all in flight,
+ * complete in that order. */
+static void feed_in_reverse(int fd, struct syslet_ring_map *ring, int n, int (*p)[2],
+			    __u64 cookie0)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		struct syslet_outcome got;
+
+		CHECK_EQ(write(p[i][1], "x", 1), 1);
+		CHECK_EQ(syslet_wait_reap(fd, ring, &got, 1, 1, 5000000000LL), 1);
+		CHECK_EQ(got.cookie, cookie0 + i);
+		CHECK_EQ(got.result, 1);
+	}
+}
+
 TEST(the_feature_is_reported_and_sync_only_refuses_it)
 {
 	struct syslet_query q;
@@ -84,49 +111,15 @@ TEST(the_ioctl_returns_after_the_chain_that_blocked)
 }
 
 /*
- * Sixteen reads of sixteen empty pipes in one call of the helper: all
- * sixteen queued, each on its own carrier. Feeding the pipes in reverse
- * order completes the reads in that order; with one carrier for the batch
- * the first write (to the last pipe) would complete nothing.
+ * Sixteen reads of sixteen empty pipes, all queued, each on a carrier of
+ * its own, in one call of the helper syslet_submit_all() (an ioctl per
+ * chain that blocks) or, with @one_call, in one plain submission (the
+ * chains after the first run on in the caller's context, each handed off
+ * when it blocks). Feeding the pipes in reverse order completes the reads
+ * in that order; with one carrier for the batch the first write (to the
+ * last pipe) would complete nothing.
  */
-TEST(a_batch_of_blocking_reads_has_a_carrier_each)
-{
-	struct syslet_atom a[PIPES], *firsts[PIPES];
-	struct syslet_outcome o[PIPES];
-	unsigned int queued = 0;
-	int p[PIPES][2];
-	char buf[PIPES];
-	struct spare_ctx c;
-
-	ctx_open(&c, PIPES);
-	for (int i = 0; i < PIPES; i++) {
-		CHECK(pipe(p[i]) == 0);
-		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
-		a[i].cookie = 200 + i;
-		firsts[i] = &a[i];
-	}
-	CHECK_EQ(syslet_submit_all(c.fd, firsts, PIPES, o, 0, 0, &queued), 0);
-	CHECK_EQ(queued, PIPES);
-	for (int i = 0; i < PIPES; i++)
-		CHECK_EQ(o[i].flags, SYSLET_OUTCOME_USER);
-	for (int i = PIPES - 1; i >= 0; i--) {
-		struct syslet_outcome got;
-
-		CHECK_EQ(write(p[i][1], "x", 1), 1);
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
-		CHECK_EQ(got.cookie, 200 + i);
-		CHECK_EQ(got.result, 1);
-	}
-	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), PIPES);
-}
-
-/*
- * The same sixteen reads in one plain submission: the ioctl returns with
- * all sixteen queued, each on a carrier of its own (the chains after the
- * first ran on in the caller's context, each handed off when it blocked),
- * and feeding the pipes in reverse order completes them in that order.
- */
-TEST(one_submission_of_blocking_reads_has_them_all_in_flight)
+static void sixteen_reads_in_flight(int one_call, __u64 cookie0)
 {
 	struct syslet_atom a[PIPES], *firsts[PIPES];
 	struct syslet_outcome o[PIPES];
@@ -139,24 +132,28 @@ TEST(one_submission_of_blocking_reads_has_them_all_in_flight)
 	ctx_open(&c, PIPES);
 	CHECK_EQ(syslet_query(c.fd, &q), 0);
 	CHECK(q.features & SYSLET_FEAT_CONCURRENT_BATCH);
-	for (int i = 0; i < PIPES; i++) {
-		CHECK(pipe(p[i]) == 0);
-		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
-		a[i].cookie = 400 + i;
-		firsts[i] = &a[i];
+	prep_pipe_reads(PIPES, p, a, firsts, buf, cookie0);
+	if (one_call) {
+		CHECK_EQ(syslet_submit_flags(c.fd, firsts, PIPES, o, 0, &queued), 0);
+	} else {
+		CHECK_EQ(syslet_submit_all(c.fd, firsts, PIPES, o, 0, 0, &queued), 0);
+		for (int i = 0; i < PIPES; i++)
+			CHECK_EQ(o[i].flags, SYSLET_OUTCOME_USER);
 	}
-	CHECK_EQ(syslet_submit_flags(c.fd, firsts, PIPES, o, 0, &queued), 0);
 	CHECK_EQ(queued, PIPES);
-	for (int i = PIPES - 1; i >= 0; i--) {
-		struct syslet_outcome got;
-
-		CHECK_EQ(write(p[i][1], "x", 1), 1);
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
-		CHECK_EQ(got.cookie, 400 + i);
-		CHECK_EQ(got.result, 1);
-	}
+	feed_in_reverse(c.fd, &c.ring, PIPES, p, cookie0);
 	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), PIPES);
-	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-continued"), PIPES - 1);
+	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-continued"), one_call ? PIPES - 1 : 0);
+}
+
+TEST(a_batch_of_blocking_reads_has_a_carrier_each)
+{
+	sixteen_reads_in_flight(0, 200);
+}
+
+TEST(one_submission_of_blocking_reads_has_them_all_in_flight)
+{
+	sixteen_reads_in_flight(1, 400);
 }
 
 /*
@@ -227,25 +224,13 @@ TEST(two_hundred_reads_in_flight_in_one_context)
 	CHECK_EQ(syslet_setup(fd, &s), 0);
 	CHECK_EQ(s.max_threads, 2 * DEEP + 2);
 	CHECK_EQ(syslet_ring_mmap(fd, &s, &ring), 0);
-	for (int i = 0; i < DEEP; i++) {
-		CHECK(pipe(p[i]) == 0);
-		syslet_atom_prep(&a[i], SYS_read, p[i][0], syslet_ptr(&buf[i]), 1, 0, 0, 0);
-		a[i].cookie = 1000 + i;
-		firsts[i] = &a[i];
-	}
+	prep_pipe_reads(DEEP, p, a, firsts, buf, 1000);
 	CHECK_EQ(syslet_submit_flags(fd, firsts, DEEP, NULL, 0, &queued), 0);
 	CHECK_EQ(queued, DEEP);
 	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-went-async"), DEEP);
 	CHECK_EQ(syslet_fdinfo_value(fd, "syslet-blocked-sync"), 0);
 	CHECK(syslet_fdinfo_value(fd, "syslet-threads") >= DEEP);
-	for (int i = DEEP - 1; i >= 0; i--) {
-		struct syslet_outcome got;
-
-		CHECK_EQ(write(p[i][1], "x", 1), 1);
-		CHECK_EQ(syslet_wait_reap(fd, &ring, &got, 1, 1, 5000000000LL), 1);
-		CHECK_EQ(got.cookie, 1000 + i);
-		CHECK_EQ(got.result, 1);
-	}
+	feed_in_reverse(fd, &ring, DEEP, p, 1000);
 	for (int i = 0; i < DEEP; i++) {
 		close(p[i][0]);
 		close(p[i][1]);

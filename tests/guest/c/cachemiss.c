@@ -185,12 +185,17 @@ TEST(without_spares_a_blocking_atom_blocks_synchronously)
  */
 TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 {
+	/* Room for a new spare, then the thread cap reached (1 spare, 2 threads). */
+	static const struct {
+		unsigned int max_threads;
+		long continued;
+	} runs[] = { { 4, 1 }, { 2, 0 } };
 	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
 	struct syslet_outcome o[3];
 	unsigned int queued = 0;
 	char buf[8];
-	__s64 n, word = 40;
-	int fd = ctx_with_spares(1, 4), p[2], got = 0;
+	__s64 n, word;
+	int fd, p[2], got;
 
 	CHECK(pipe(p) == 0);
 	syslet_atom_prep(&a[0], SYS_getpid, 0, 0, 0, 0, 0, 0);
@@ -198,45 +203,32 @@ TEST(rest_of_a_batch_goes_async_with_the_blocked_chain)
 	a[1].cookie = 1;
 	syslet_atom_prep_add(&a[2], &word, 2);
 	a[2].cookie = 2;
-	CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
-	CHECK_EQ(queued, 2);
-	CHECK_EQ(o[0].result, getpid());
-	CHECK_EQ(word, 42);
-	CHECK_EQ(syslet_ring_ready(&ring), 1);
-	CHECK(write(p[1], "ab", 2) == 2);
-	while (got < 2) {
-		int r = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
+	for (unsigned int r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		fd = ctx_with_spares(1, runs[r].max_threads);
+		word = 40;
+		got = 0;
+		CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
+		CHECK_EQ(queued, 2);
+		CHECK_EQ(o[0].result, getpid());
+		/* The third chain ran before the ioctl returned, or waits. */
+		CHECK_EQ(word, runs[r].continued ? 42 : 40);
+		CHECK_EQ(syslet_ring_ready(&ring), (unsigned int)runs[r].continued);
+		CHECK(write(p[1], "ab", 2) == 2);
+		while (got < 2) {
+			int ret = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
 
-		CHECK(r > 0);
-		got += r;
+			CHECK(ret > 0);
+			got += ret;
+		}
+		/* Continued: the third completes first; at the cap, in order. */
+		CHECK_EQ(o[0].cookie, runs[r].continued ? 2 : 1);
+		CHECK_EQ(o[1].cookie, runs[r].continued ? 1 : 2);
+		for (int i = 0; i < 2; i++)
+			CHECK_EQ(o[i].result, o[i].cookie == 1 ? 2 : 42);
+		CHECK_EQ(fdinfo_value(fd, "syslet-continued"), runs[r].continued);
+		close(fd);
+		syslet_ring_munmap(&ring);
 	}
-	CHECK_EQ(o[0].cookie, 2);
-	CHECK_EQ(o[0].result, 42);
-	CHECK_EQ(o[1].cookie, 1);
-	CHECK_EQ(o[1].result, 2);
-	CHECK_EQ(fdinfo_value(fd, "syslet-continued"), 1);
-	close(fd);
-	syslet_ring_munmap(&ring);
-
-	/* At the thread cap, the carrier takes the rest: in order. */
-	fd = ctx_with_spares(1, 2);
-	word = 40;
-	got = 0;
-	CHECK_EQ(syslet_submit(fd, firsts, 3, o, &queued), 1);
-	CHECK_EQ(queued, 2);
-	CHECK_EQ(word, 40);
-	CHECK(write(p[1], "ab", 2) == 2);
-	while (got < 2) {
-		int r = syslet_wait_reap(fd, &ring, &o[got], 3 - got, 1, 5000000000LL);
-
-		CHECK(r > 0);
-		got += r;
-	}
-	CHECK_EQ(o[0].cookie, 1);
-	CHECK_EQ(o[0].result, 2);
-	CHECK_EQ(o[1].cookie, 2);
-	CHECK_EQ(o[1].result, 42);
-	CHECK_EQ(fdinfo_value(fd, "syslet-continued"), 0);
 }
 
 #define WORKERS 6
