@@ -329,8 +329,9 @@ struct syslet_outcome {
  * When a chain goes asynchronous, its carrier takes that chain alone and the
  * ioctl returns at once (@queued = 1); the chains after it do not start. A
  * program that submits the rest again (the C helper syslet_submit_all()
- * does) has a carrier per blocking chain, all in flight together, instead
- * of one carrier running the rest of the batch after the blocked chain.
+ * does) has a carrier per blocking chain, all in flight together, as a
+ * plain submission has (SYSLET_FEAT_CONCURRENT_BATCH), but gets the
+ * outcomes of the chains that did not block in @outcomes, not the ring.
  * Not with SYSLET_SUBMIT_SYNC_ONLY (EINVAL).
  */
 #define SYSLET_SUBMIT_RETURN_ON_BLOCK	(1U << 5)
