@@ -171,7 +171,11 @@ static inline int syslet_submit(int fd, struct syslet_atom *const *firsts, unsig
  * gets how many went asynchronous. Returns how many ran synchronously. It
  * stops early, as the ioctl does, if a signal is pending: then only the
  * first (returned) + *@queued chains started. It returns -errno if the first
- * submission was refused; a later refusal just stops it.
+ * submission was refused; a later refusal just stops it. A plain
+ * submission (syslet_submit()) also gives each chain that blocks a carrier
+ * of its own (SYSLET_FEAT_CONCURRENT_BATCH), in one ioctl; this helper costs
+ * an ioctl per chain that blocks, and puts the outcome of every chain that
+ * did not block in @outcomes instead of the ring.
  */
 static inline int syslet_submit_all(int fd, struct syslet_atom *const *firsts, unsigned int n,
 				    struct syslet_outcome *outcomes, __u32 flags,
