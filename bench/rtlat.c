@@ -32,7 +32,9 @@
  * SYSLET_RTLAT_TRACER=NAME runs one of the kernel's latency tracers
  * (wakeup_rt, preemptirqsoff, irqsoff, preemptoff; FLAVOUR=rt-release has
  * them) during each load and prints, per load, the largest latency it saw
- * and the start of its trace of that section.
+ * and the start of its trace of that section: where it starts and ends and
+ * the scheduler's events in it, or, with SYSLET_RTLAT_FUNCTIONS=1, every
+ * function it ran (many times slower).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -257,6 +259,13 @@ static bool latency_trace_start(const char *name)
 {
 	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) != 0 && errno != EBUSY)
 		return false;
+	/*
+	 * Without SYSLET_RTLAT_FUNCTIONS=1 the tracer records only where a
+	 * section starts and ends, with the scheduler's events: tracing every
+	 * function inside it slowed a boot many times over. (Where the option
+	 * does not exist the write fails, which changes nothing.)
+	 */
+	trace_set("options/function-trace", getenv("SYSLET_RTLAT_FUNCTIONS") ? "1" : "0");
 	return trace_set("tracing_on", "0") && trace_set("current_tracer", name) &&
 	       trace_set("tracing_max_latency", "0") && trace_set("tracing_on", "1");
 }
