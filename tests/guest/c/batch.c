@@ -199,6 +199,40 @@ TEST(the_chains_after_a_blocked_one_run_before_the_ioctl_returns)
 	CHECK_EQ(syslet_fdinfo_value(c.fd, "syslet-went-async"), 3);
 }
 
+/*
+ * The chains after a blocked one run as the caller's thread: a gettid and
+ * a getuid atom of the rest see the program's thread id and uid (they run
+ * on the spare that took the context, before the ioctl returns; before
+ * concurrent batches they ran later, on the carrier, under another id).
+ */
+TEST(the_rest_of_a_batch_runs_as_the_callers_thread)
+{
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3], got;
+	__s64 res[3] = { -1, -1, -1 };
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	ctx_open(&c, 2);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	syslet_atom_prep(&a[1], SYS_gettid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_prep(&a[2], SYS_getuid, 0, 0, 0, 0, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		syslet_atom_result(&a[i], &res[i]);
+		a[i].cookie = 700 + i;
+	}
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, 3, o, 0, &queued), 0);
+	CHECK_EQ(queued, 3);
+	CHECK_EQ(res[1], syscall(SYS_gettid));
+	CHECK_EQ(res[2], getuid());
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	for (int n = 0; n < 3; n++)
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &got, 1, 1, 2000000000LL), 1);
+}
+
 #define DEEP 200
 
 /*
