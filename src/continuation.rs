@@ -226,21 +226,10 @@ pub(crate) fn run(slot: &Slot, rest: Rest) -> bool {
         };
         let unstarted = (n - i - 1) as u32;
         if takeover.taken() {
-            let killed = outcome.killed();
-            if let Some(o) = last.replace(outcome.to_uapi()) {
-                ctx.completions.post(o);
-            }
             // With `Carry::All` current holds the places of the chains
             // after this one; with `Carry::Split` the next spare does.
             let held = if takeover.carry() == Carry::All { unstarted } else { 0 };
-            if killed {
-                // As in `device::submit`: a carrier ends the process itself.
-                ctx.completions.unreserve(held);
-                // SAFETY: current is a live task; SIGKILL kills its process.
-                unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
-                break;
-            }
-            if takeover.carry() != Carry::All {
+            if takeover.after_carried(&outcome, &mut last, held) {
                 break;
             }
             continue;

@@ -399,36 +399,19 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         };
         if takeover.taken() {
             // The caller's context is gone: the rest is asynchronous, and
-            // nothing more may be written to its submission.
-            let killed = outcome.killed();
-            if let Some(o) = last.replace(outcome.to_uapi()) {
-                ctx.completions.post(o);
-            }
-            // The chains after this one hold places (the hand-off's, or
-            // SYSLET_SUBMIT_RING's). Current gives them back if they do not
-            // run, unless a spare runs them (`Carry::Split`).
+            // nothing more may be written to its submission. The chains
+            // after this one hold places (the hand-off's, or
+            // SYSLET_SUBMIT_RING's): current gives them back if they do not
+            // run -- with SYSLET_SUBMIT_RETURN_ON_BLOCK they do not start --
+            // unless the spare that took the context runs them
+            // (`Carry::Split`, `continuation`).
             let unstarted = req.nr_chains - (i as u32 + 1);
             let held = match takeover.carry() {
                 Carry::All => unstarted,
                 Carry::Alone if to_ring => unstarted,
                 Carry::Alone | Carry::Split => 0,
             };
-            if killed {
-                // The SIGSYS seccomp forced on current would only act when
-                // current returns to user space, which a carrier does not
-                // do: end the process now. The remaining chains do not run:
-                // give back their places.
-                ctx.completions.unreserve(held);
-                // SAFETY: current is a live task; SIGKILL kills its process.
-                unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
-                break;
-            }
-            if takeover.carry() != Carry::All {
-                // SYSLET_SUBMIT_RETURN_ON_BLOCK: the program was told this
-                // chain alone is queued; the ones after it do not start.
-                // Otherwise the spare that took the caller's context runs
-                // them (`continuation`).
-                ctx.completions.unreserve(held);
+            if takeover.after_carried(&outcome, &mut last, held) {
                 break;
             }
             continue;

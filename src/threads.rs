@@ -102,6 +102,7 @@ use crate::{
     },
     chain::{
         Halt,
+        Outcome,
         Stop, //
     },
     context::Context,
@@ -878,6 +879,35 @@ impl<'a> Takeover<'a> {
             self.carry.set(carry);
         }
         done
+    }
+
+    /// After chain `outcome` ran with the caller's context gone: posts the
+    /// completion of the chain current carried before it (the last one
+    /// waits in `last` for current to park) and says whether current stops
+    /// here: on a seccomp KILL, when it ends the process at once (a carrier
+    /// never returns to user space, where the forced SIGSYS would act), or
+    /// when it carries this chain alone. Then it gives back `held`, the
+    /// places of the chains after this one that current would have run.
+    pub(crate) fn after_carried(
+        &self,
+        outcome: &Outcome,
+        last: &mut Option<uapi::syslet_outcome>,
+        held: u32,
+    ) -> bool {
+        if let Some(o) = last.replace(outcome.to_uapi()) {
+            self.completions.post(o);
+        }
+        if outcome.killed() {
+            self.completions.unreserve(held);
+            // SAFETY: current is a live task; SIGKILL kills its process.
+            unsafe { bindings::send_sig(bindings::SIGKILL as i32, bindings::get_current(), 1) };
+            return true;
+        }
+        if self.carry() != Carry::All {
+            self.completions.unreserve(held);
+            return true;
+        }
+        false
     }
 
     /// After a takeover, at the end of the caller's submission: current,
