@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Blocking I/O: random 4 KiB O_DIRECT reads from /dev/nullb0 at queue depths
- * 1, 8 and 32, for SYSLET_BENCH_SECONDS (default 2) each.
+ * 1, 8, 32 and 128, for SYSLET_BENCH_SECONDS (default 2) each.
  *
  * The device is null_blk with timer completion (the guest's init loads it):
  * every read really blocks for a fixed time, whatever the host's disk does.
@@ -12,8 +12,11 @@
  *    condition variables, the classic user-space answer;
  *  - io_uring: @qd reads in flight, one io_uring_enter() submits the
  *    replacements and waits for at least one completion;
- *  - syslets: each read is a one-atom chain; it blocks, a spare takes over
- *    the caller, which submits the next; completions come from the ring;
+ *  - syslets: each read is a one-atom chain; it goes in flight with no
+ *    thread (SYSLET_FEAT_THREAD_FREE_IO: the device is opened with O_DIRECT
+ *    and can start a read without waiting), or, if the driver cannot take
+ *    it at once, it blocks and a spare takes over the caller, which submits
+ *    the next; completions come from the ring;
  *  - syslets, batched: the same chains, all of a round in one
  *    syslet_submit_all() call (SYSLET_SUBMIT_RETURN_ON_BLOCK: one ioctl per
  *    chain that blocks), and, as "syslet-1call", in one plain ioctl (the
@@ -35,7 +38,7 @@
 #include "uring.h"
 
 #define BS 4096
-#define MAX_QD 32
+#define MAX_QD 128
 #define MAX_SAMPLES (1 << 20)
 
 static int dev;
@@ -74,7 +77,7 @@ static void report(const char *method, int qd, double elapsed_ns)
 	sort_doubles(lat, nlat);
 	p50 = percentile(lat, nlat, 0.5) / 1e3;
 	p99 = percentile(lat, nlat, 0.99) / 1e3;
-	printf("%-22s qd %2d %9.0f IOPS   latency p50 %7.1f us  p99 %7.1f us\n", method, qd, iops,
+	printf("%-22s qd %3d %9.0f IOPS   latency p50 %7.1f us  p99 %7.1f us\n", method, qd, iops,
 	       p50, p99);
 	printf("data io-%s %d %.0f %.1f %.1f\n", method, qd, iops, p50, p99);
 }
@@ -244,7 +247,7 @@ static int syslet_refill(int fd, int s, double end)
  */
 static int syslet_ctx_open(struct syslet_ring_map *ring)
 {
-	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 64 };
+	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 2 * MAX_QD };
 	int fd = syslet_open();
 
 	CHECK(fd >= 0);
@@ -258,7 +261,9 @@ static void syslet_ctx_report(const char *method, int qd, double t0, int fd,
 			      struct syslet_ring_map *ring)
 {
 	report(method, qd, now_ns() - t0);
-	printf("%-22s went async %ld, blocked the caller %ld, threads spawned %ld\n", "",
+	printf("%-22s thread-free reads %ld, went async %ld, blocked the caller %ld, "
+	       "threads spawned %ld\n", "",
+	       syslet_fdinfo_value(fd, "syslet-direct-io"),
 	       syslet_fdinfo_value(fd, "syslet-went-async"),
 	       syslet_fdinfo_value(fd, "syslet-blocked-sync"),
 	       syslet_fdinfo_value(fd, "syslet-spares-spawned"));
@@ -364,7 +369,7 @@ static void run_syslet_batch(int qd, bool one_call)
 
 void bench_blockdev(void)
 {
-	static const int depths[] = { 1, 8, 32 };
+	static const int depths[] = { 1, 8, 32, 128 };
 	const char *env = getenv("SYSLET_BENCH_SECONDS");
 
 	seconds = env ? atof(env) : 2.0;

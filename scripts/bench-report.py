@@ -73,8 +73,12 @@ def targets(d):
     s, u, t = get(d, "io-syslet", 32), get(d, "io-io_uring", 32), get(d, "io-pthread-pool", 32)
     check("IOPS at qd 32: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
     check("IOPS at qd 32: syslet / pthread pool", s / t if s and t else None, 1.5, ">=")
-    s, u = get(d, "fio-syslet", 32), get(d, "fio-io_uring", 32)
-    check("fio IOPS at depth 32: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
+    s, u = get(d, "io-syslet", 128), get(d, "io-io_uring", 128)
+    check("IOPS at qd 128: syslet / io_uring", s / u if s and u else None, 0.9, ">=")
+    for depth in (32, 128):
+        s, u = get(d, "fio-syslet", depth), get(d, "fio-io_uring", depth)
+        check(f"fio IOPS at depth {depth}: syslet / io_uring", s / u if s and u else None,
+              0.9, ">=")
     return rows
 
 

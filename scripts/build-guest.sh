@@ -6,10 +6,11 @@
 #
 #   scripts/build-guest.sh FLAVOUR     prints the path of the initramfs
 #
-# With SYSLET_GUEST_BENCH=1 (make bench) the image also carries null_blk (the
-# blocking device of the I/O benchmarks) and fio with the syslet engine
-# (scripts/build-fio.sh), which the test suite does not need, and, with
-# SYSLET_BENCH_BASE=REV, the module as it was at git revision REV.
+# It carries null_blk (the block device of the thread-free read tests and of
+# the I/O benchmarks). With SYSLET_GUEST_BENCH=1 (make bench) the image also
+# carries fio with the syslet engine (scripts/build-fio.sh), which the test
+# suite does not need, and, with SYSLET_BENCH_BASE=REV, the module as it was
+# at git revision REV.
 source "$(dirname "$0")/lib.sh"
 
 flavour="${1:?usage: $0 release|debug|rt|rt-release}"
@@ -59,10 +60,12 @@ for t in "$bin"/c-* "$bin/rust-tests"; do
 	[[ "$(basename "$t")" == c-*.* ]] && continue
 	cp "$t" "$root/tests/"
 done
+# null_blk: the block device of the thread-free read tests (c-direct) and
+# of the I/O benchmarks.
+for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
+	cp "$kdir/$m" "$root/lib/"
+done
 if [[ "${SYSLET_GUEST_BENCH:-0}" == 1 ]]; then
-	for m in fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko; do
-		cp "$kdir/$m" "$root/lib/"
-	done
 	# The ext4 tree of the walk benchmark (scripts/build-tree-image.sh).
 	# Each path is assigned first: set -e ends the build if its script
 	# fails, where cp "$(...)" would go on with an empty name.

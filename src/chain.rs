@@ -23,6 +23,11 @@ use kernel::{
 
 use crate::{
     context::Context,
+    direct_io::{
+        self,
+        InFlight,
+        Issued, //
+    },
     policy,
     stats::Stats,
     trace,
@@ -58,13 +63,16 @@ const NR_RESTART_SYSCALL: u32 = 219;
 const MAX_RESTARTS: u32 = 64;
 
 /// How a chain ended; becomes a `struct syslet_outcome`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Outcome {
     cookie: u64,
     result: i64,
     last_atom: u64,
     atoms_run: u32,
     flags: u32,
+    /// The chain's last atom is a read in flight (`direct_io`): its
+    /// completion posts the outcome, nobody else does.
+    in_flight: bool,
 }
 
 impl Outcome {
@@ -76,6 +84,27 @@ impl Outcome {
             atoms_run: self.atoms_run,
             flags: self.flags,
         }
+    }
+
+    /// Whether the chain ends with a read in flight, which posts its
+    /// completion itself.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// The outcome of a chain whose last atom, a read issued when this was
+    /// its outcome, finished with `result`; `atom_flags` are its flags.
+    pub(crate) fn completed(&self, result: i64, atom_flags: u32) -> Self {
+        let mut out = Self {
+            result,
+            atoms_run: self.atoms_run + 1,
+            in_flight: false,
+            ..self.clone()
+        };
+        if stops(atom_flags, result) {
+            out.flags |= uapi::SYSLET_OUTCOME_STOPPED;
+        }
+        out
     }
 
     /// Whether a seccomp KILL action ended the chain: the process must die.
@@ -197,6 +226,15 @@ fn op_add(args: &[u64; 6]) -> Result<i64> {
 /// Runs system call `nr`, allowed by the allowlist (or `restart_syscall`):
 /// seccomp, then the call. Returns restart codes as they are.
 fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64, AtomError> {
+    if let Some(denied) = seccomp(ctx, nr, args)? {
+        return Ok(denied);
+    }
+    Ok(exec(nr, args))
+}
+
+/// The caller's seccomp filters on system call `nr`: `None` if it may run,
+/// else the result it has instead.
+fn seccomp(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<Option<i64>, AtomError> {
     let args: [usize; 6] = args.map(|a| a as usize);
     let mut denied: c_long = 0;
     // SAFETY: `args` is an array of six `unsigned long`s that lives across
@@ -210,19 +248,25 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
             return Err(AtomError::Killed);
         }
         // `c_long` is 64 bits on x86-64, the only architecture built.
-        return Ok(denied as i64);
+        return Ok(Some(denied as i64));
     }
+    Ok(None)
+}
+
+/// Runs system call `nr`, which the allowlist and seccomp let run.
+fn exec(nr: u32, args: &[u64; 6]) -> i64 {
+    let args: [usize; 6] = args.map(|a| a as usize);
     // SAFETY: an allowed system call takes its arguments from the six values
     // given, none of them works on the caller's register frame (see
     // `policy`), and we are in process context inside the caller's ioctl.
     // `restart_syscall` takes no argument and runs the restart block the
     // interrupted call of this atom just set.
-    Ok(unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) } as i64)
+    (unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) }) as i64
 }
 
 /// Runs the chain that starts at user address `first`; `stop` says when
 /// it was cancelled.
-pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
+pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> Outcome {
     let mut out = Outcome::default();
     let budget = ctx.atom_budget();
     let mut addr = first;
@@ -254,7 +298,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
             out.stop(why);
             break;
         }
-        let ran = run_atom(ctx, &atom, stop);
+        let ran = run_atom(ctx, &atom, &out, stop);
         trace::syslet_atom(
             atom.cookie,
             atom.nr,
@@ -262,6 +306,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
                 Ok(result) => *result,
                 Err(AtomError::Chain(e)) => i64::from(e.to_errno()),
                 Err(AtomError::Killed) => i64::from(EINTR.to_errno()),
+                Err(AtomError::InFlight) => -i64::from(bindings::EIOCBQUEUED),
             },
         );
         match ran {
@@ -288,6 +333,12 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &impl Stop) -> Outcome {
             Err(AtomError::Killed) => {
                 out.abort(EINTR);
                 out.flags |= uapi::SYSLET_OUTCOME_KILLED;
+                break;
+            }
+            // The last atom: its completion writes its result word.
+            Err(AtomError::InFlight) => {
+                out.atoms_run += 1;
+                out.in_flight = true;
                 break;
             }
         }
@@ -330,6 +381,8 @@ enum AtomError {
     Chain(Error),
     /// A seccomp KILL action: the process must die.
     Killed,
+    /// A read in flight, the chain's last atom (`direct_io`).
+    InFlight,
 }
 
 impl From<Error> for AtomError {
@@ -350,7 +403,8 @@ impl From<Error> for AtomError {
 fn run_atom(
     ctx: &Context,
     atom: &uapi::syslet_atom,
-    stop: &impl Stop,
+    out: &Outcome,
+    stop: &(impl Stop + InFlight),
 ) -> core::result::Result<i64, AtomError> {
     let mut args = atom.args;
     for (n, arg) in args.iter_mut().enumerate() {
@@ -367,7 +421,17 @@ fn run_atom(
         Stats::bump(&ctx.stats.refused);
         return Err(EOPNOTSUPP.into());
     }
-    let mut ret = syscall(ctx, nr, &args)?;
+    if let Some(denied) = seccomp(ctx, nr, &args)? {
+        return Ok(denied);
+    }
+    if direct_io::candidate(nr, atom) {
+        match direct_io::issue(ctx, atom, &args, out, stop) {
+            Issued::InFlight => return Err(AtomError::InFlight),
+            Issued::Done(result) => return Ok(result),
+            Issued::Declined => {}
+        }
+    }
+    let mut ret = exec(nr, &args);
     let mut restarts = 0;
     while is_restart(-ret) {
         // `stopping()` again once the notification is cleared: a cancel or

@@ -23,6 +23,7 @@ use kernel::{
 
 use crate::{
     completions::Completions,
+    direct_io::DirectIo,
     stats::Stats,
     threads::{
         Pool,
@@ -110,6 +111,10 @@ pub(crate) struct Context {
     /// the users' descriptors.
     pub(crate) held_refs: Atomic<u32>,
     pub(crate) stats: Stats,
+    /// Reads in flight with no thread (`direct_io`); each holds the file,
+    /// so none is left when the context goes.
+    #[pin]
+    pub(crate) direct_io: DirectIo,
     #[pin]
     pub(crate) pool: Pool,
     #[pin]
@@ -124,6 +129,7 @@ impl Context {
             atom_budget: Atomic::new(DEFAULT_ATOM_BUDGET),
             held_refs: Atomic::new(0),
             stats: Stats::new(),
+            direct_io <- DirectIo::new(),
             pool <- Pool::new(DEFAULT_SPARES, DEFAULT_MAX_THREADS),
             completions <- Completions::new(),
         })

@@ -234,7 +234,9 @@ pub(crate) fn run(slot: &Slot, rest: Rest) -> bool {
             }
             continue;
         }
-        ctx.completions.post(outcome.to_uapi());
+        if !outcome.in_flight() {
+            ctx.completions.post(outcome.to_uapi());
+        }
         if outcome.killed() {
             // The forced SIGSYS kills the process when current returns to
             // user space; the chains after this one do not run.

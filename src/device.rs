@@ -185,6 +185,11 @@ impl MiscDevice for SysletFile {
             "syslet-ring-overflow:\t{}\n",
             ctx.completions.overflowed()
         );
+        seq_print!(
+            m,
+            "syslet-direct-io-in-flight:\t{}\n",
+            ctx.direct_io.in_flight()
+        );
         ctx.stats.show(m);
     }
 }
@@ -203,7 +208,8 @@ fn query(user: UserSlice) -> Result<isize> {
                 | uapi::SYSLET_FEAT_SAME_THREAD
                 | uapi::SYSLET_FEAT_CANCEL
                 | uapi::SYSLET_FEAT_RETURN_ON_BLOCK
-                | uapi::SYSLET_FEAT_CONCURRENT_BATCH,
+                | uapi::SYSLET_FEAT_CONCURRENT_BATCH
+                | uapi::SYSLET_FEAT_THREAD_FREE_IO,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -378,7 +384,13 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         // the submission ends there, and `done` says where. A carrier runs
         // every chain it was given: they are queued.
         takeover.deadline_settled();
-        if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
+        if takeover.reported().is_some() {
+            // Reported queued already: the chains left run, as the rest of
+            // a batch does, or go to a carrier if a signal is pending.
+            if kernel::current!().signal_pending() {
+                takeover.hand_off_now();
+            }
+        } else if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
             // The deadline may have passed between the two lines above: it
             // is marked expired before it interrupts, so settle it again.
             takeover.deadline_settled();
@@ -416,6 +428,24 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             }
             continue;
         }
+        if takeover.reported().is_some() {
+            // Asynchronous without a hand-off (a read in flight, now or
+            // before): outcomes go to the ring, with places reserved then.
+            if !outcome.in_flight() {
+                ctx.completions.post(outcome.to_uapi());
+            }
+            let stops_here = outcome.killed() || carry == Carry::Alone;
+            if stops_here {
+                // The places of the chains that do not start: reserved for
+                // each with SYSLET_SUBMIT_RING or without RETURN_ON_BLOCK.
+                let unstarted = req.nr_chains - (i as u32 + 1);
+                if to_ring || carry != Carry::Alone {
+                    ctx.completions.unreserve(unstarted);
+                }
+                break;
+            }
+            continue;
+        }
         if to_ring {
             ctx.completions.post(outcome.to_uapi());
         }
@@ -436,6 +466,14 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if takeover.taken() {
         // The last completion is posted once current is a parked spare.
         takeover.finish(last);
+        return Ok(0);
+    }
+    if let Some((done, queued)) = takeover.reported() {
+        req.done = done;
+        req.queued = queued;
+        // The chains ran: if the report cannot be written, the program
+        // still gets every completion through the ring.
+        writer.write(&req)?;
         return Ok(0);
     }
     // The chains that did not start give back the places

@@ -39,6 +39,8 @@ pub(crate) struct Stats {
     /// Spares sent away at a hand-off because they could not take the
     /// caller's context: another security identity or FPU image.
     pub(crate) retired: Atomic<u64>,
+    /// Reads issued with no thread waiting for them (`direct_io`).
+    pub(crate) direct_io: Atomic<u64>,
     /// Chains stopped by `SYSLET_IOC_CANCEL`, and by a deadline.
     pub(crate) cancelled: Atomic<u64>,
     pub(crate) timed_out: Atomic<u64>,
@@ -58,6 +60,7 @@ impl Stats {
             spawned: Atomic::new(0),
             spawn_failed: Atomic::new(0),
             retired: Atomic::new(0),
+            direct_io: Atomic::new(0),
             cancelled: Atomic::new(0),
             timed_out: Atomic::new(0),
         }
@@ -106,6 +109,7 @@ impl Stats {
             "syslet-spares-retired:\t{}\n",
             self.retired.load(Relaxed)
         );
+        seq_print!(m, "syslet-direct-io:\t{}\n", self.direct_io.load(Relaxed));
         seq_print!(m, "syslet-cancelled:\t{}\n", self.cancelled.load(Relaxed));
         seq_print!(m, "syslet-timed-out:\t{}\n", self.timed_out.load(Relaxed));
     }

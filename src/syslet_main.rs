@@ -41,6 +41,7 @@ mod context;
 mod continuation;
 mod deadline;
 mod device;
+mod direct_io;
 mod policy;
 mod ring;
 mod slots;

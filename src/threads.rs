@@ -112,6 +112,7 @@ use crate::{
     },
     deadline::Deadline,
     completions::Completions,
+    direct_io::InFlight,
     slots::{
         SlotState,
         SlotTable, //
@@ -707,9 +708,15 @@ pub(crate) struct Takeover<'a> {
     may: Cell<bool>,
     /// Current's own slot once it is a carrier (set with `taken`).
     carrier: Cell<usize>,
-    /// Every chain's place was reserved already (`SYSLET_SUBMIT_RING`, or
-    /// the hand-off that queued the rest of the batch).
-    prereserved: bool,
+    /// Every chain's place was reserved already (`SYSLET_SUBMIT_RING`, the
+    /// hand-off that queued the rest of the batch, or a read that went in
+    /// flight).
+    prereserved: Cell<bool>,
+    /// What the caller's submission reports, once a chain of it went
+    /// asynchronous without a hand-off (a read in flight, `direct_io`);
+    /// with the places that reserved, until the read is in flight.
+    reported: Cell<Option<(u32, u32)>>,
+    fresh: Cell<Option<u32>>,
     /// Whether the submission may go asynchronous at all.
     may_go_async: bool,
     /// What a carrier takes at a hand-off.
@@ -753,7 +760,9 @@ impl<'a> Takeover<'a> {
             taken: Cell::new(false),
             may: Cell::new(false),
             carrier: Cell::new(0),
-            prereserved,
+            prereserved: Cell::new(prereserved),
+            reported: Cell::new(None),
+            fresh: Cell::new(None),
             may_go_async,
             carry: Cell::new(carry),
             continuing,
@@ -772,6 +781,13 @@ impl<'a> Takeover<'a> {
 
     pub(crate) fn set_done(&self, done: u32) {
         self.done.set(done);
+    }
+
+    /// `(done, queued)` if a chain of the caller's own submission went
+    /// asynchronous without a hand-off: from then on every chain's outcome
+    /// goes to the ring.
+    pub(crate) fn reported(&self) -> Option<(u32, u32)> {
+        self.reported.get()
     }
 
     /// Between two chains of the caller's own: clears the interruption of
@@ -894,8 +910,11 @@ impl<'a> Takeover<'a> {
         last: &mut Option<uapi::syslet_outcome>,
         held: u32,
     ) -> bool {
-        if let Some(o) = last.replace(outcome.to_uapi()) {
-            self.completions.post(o);
+        // A read in flight posts its own completion.
+        if !outcome.in_flight() {
+            if let Some(o) = last.replace(outcome.to_uapi()) {
+                self.completions.post(o);
+            }
         }
         if outcome.killed() {
             self.completions.unreserve(held);
@@ -970,6 +989,41 @@ impl<'a> Takeover<'a> {
     }
 }
 
+impl InFlight for Takeover<'_> {
+    /// A read may go in flight in the task that has the caller's context
+    /// (not on a carrier, which has a thread of its own for its chain
+    /// anyway), in a submission that may go asynchronous. In the caller's
+    /// own submission the first one makes it asynchronous, as a hand-off
+    /// would: it reserves the places of the chains it queues and fixes
+    /// what the ioctl reports.
+    fn begin(&self) -> Option<&File> {
+        self.fresh.set(None);
+        if !self.may_go_async || self.taken() {
+            return None;
+        }
+        if self.continuing.is_none() && self.reported.get().is_none() {
+            let places = if self.prereserved.get() { 0 } else { self.queued() };
+            if !self.completions.reserve(places) {
+                return None;
+            }
+            self.reported.set(Some((self.done.get(), self.queued())));
+            self.fresh.set(Some(places));
+            self.prereserved.set(true);
+        }
+        Some(self.batch.file)
+    }
+
+    fn abandon(&self) {
+        // A hand-off since `begin` made the submission asynchronous with
+        // what `begin` set: it stays.
+        if let Some(places) = self.fresh.take().filter(|_| !self.taken()) {
+            self.completions.unreserve(places);
+            self.reported.set(None);
+            self.prereserved.set(places == 0);
+        }
+    }
+}
+
 impl Stop for Takeover<'_> {
     #[inline]
     fn before_atom(&self, cookie: u64) -> Option<Halt> {
@@ -1030,7 +1084,7 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     let pool = t.pool;
     // A place for the completion of each chain it queues, unless they were
     // reserved already.
-    let places = if t.prereserved { 0 } else { t.queued() };
+    let places = if t.prereserved.get() { 0 } else { t.queued() };
     if !t.completions.reserve(places) {
         Stats::bump(&t.stats.blocked_sync);
         return false;
@@ -1109,7 +1163,7 @@ fn hand_off(t: &Takeover<'_>) -> bool {
     // submission decides it.
     let (reported_done, queued) = match t.continuing {
         Some((_, report)) => report,
-        None => (done, t.queued()),
+        None => t.reported.get().unwrap_or((done, t.queued())),
     };
     // The chains after the blocked one, for the spare to run, unless the
     // carrier takes them or they do not start.

@@ -83,6 +83,12 @@ struct syslet_query {
  * the ioctl returns (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_CONCURRENT_BATCH	(1ULL << 7)
+/*
+ * Thread-free reads: a chain whose last atom is a pread64 of a file opened
+ * with O_DIRECT that can start a read without waiting goes asynchronous
+ * without a hand-off, its read queued to the device (see SYSLET_IOC_SUBMIT).
+ */
+#define SYSLET_FEAT_THREAD_FREE_IO	(1ULL << 8)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -238,6 +244,25 @@ struct syslet_setup {
  * chains, if a signal is pending for the caller: then @done < @nr_chains,
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL
  * also ends the submission (see SYSLET_OUTCOME_KILLED).
+ *
+ * Thread-free reads (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
+ * is a pread64 (without SYSLET_ATOM_SKIP_ON_STOP) of a file opened with
+ * O_DIRECT that can start a read without waiting (a block device, ext4,
+ * XFS) goes asynchronous with no hand-off and no thread: once the seccomp
+ * filters let the call run, the read is queued to the device from the task
+ * running the chain (with IOCB_NOWAIT), and the submission goes on at once,
+ * as after a hand-off (@done, @queued, the chains after it and where their
+ * outcomes go are the same). When the device completes the read, a kernel
+ * worker writes the atom's result word and posts the chain's completion;
+ * its flags and stop flags are as for any chain. While in flight the read
+ * cannot be stopped: SYSLET_IOC_CANCEL does not find it and its deadline
+ * does not end it. It takes the usual path (a system call, which may hand
+ * off) when the read cannot start without waiting (the driver says EAGAIN),
+ * when its result word is not writable or crosses a page, in a
+ * SYSLET_SUBMIT_SYNC_ONLY submission, and on a carrier. Errors the read
+ * meets before it is queued (EINVAL, EFAULT, ...) end the chain at once, as
+ * the system call's. Unlike the system call, such a read is not counted in
+ * the thread's /proc/<pid>/io and raises no fsnotify access event.
  *
  * 32-bit (compat) callers are not served: every ioctl fails with ENOTTY.
  *

@@ -3,7 +3,8 @@
  * A seeded ABI fuzzer, run as an unprivileged user: random and mutated
  * chains and ioctl arguments (bad, unaligned and kernel pointers, loops,
  * random flags and reserved bits, refused and unknown system call numbers,
- * random batch sizes), chains that block and go asynchronous, random ring
+ * random batch sizes), chains that block and go asynchronous, O_DIRECT reads
+ * of null_blk that go in flight with no thread, random ring
  * indices written by user space, the ring unmapped and mapped again while
  * chains are in flight, and another thread that swaps the descriptor for
  * /dev/null or a fresh context mid-submission. Every call must return a
@@ -12,6 +13,7 @@
  * SYSLET_FUZZ_ITERS (how many submissions, set-ups and waits between them
  * not counted) override the defaults (`make soak` runs a long one).
  */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
@@ -105,6 +107,27 @@ static void blocking_atom(struct syslet_atom *a)
 	a->cookie = rnd();
 }
 
+/* /dev/nullb0 with O_DIRECT, opened before the fuzzer drops its
+ * privileges (-1 without it): reads that go in flight with no thread. */
+static int direct_fd = -1;
+static char direct_buf[4][4096] __attribute__((aligned(4096)));
+
+/* A chain of one pread64 of the device: mostly a read that goes in flight,
+ * else an unaligned, oversized or misplaced one. The buffer is never one a
+ * read could overrun: ours, or an address that cannot be written. */
+static void direct_atom(struct syslet_atom *a, unsigned int c)
+{
+	const uint64_t bad[] = { 0, 8, 0xffff888000000000ULL, (uint64_t)-4096 };
+	uint64_t buf = (rnd() % 8) ? syslet_ptr(direct_buf[c % 4]) : pick(bad, 4);
+	uint64_t len = (rnd() % 8) ? 4096 : rnd() % 4096;
+	uint64_t off = (rnd() % 8) ? (rnd() % 1024) * 4096 : rnd();
+
+	syslet_atom_prep(a, SYS_pread64, direct_fd, buf, len, off, 0, 0);
+	a->flags = (rnd() % 4) ? 0 : (__u32)(rnd() & 0x1f00);
+	a->result = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : (rnd() % 2 ? 0 : some_address());
+	a->cookie = rnd();
+}
+
 static int expected(int err)
 {
 	/* EBADF: an atom run from a misaligned address can be close() of any
@@ -149,6 +172,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
+		direct_fd = open("/dev/nullb0", O_RDONLY | O_DIRECT);
 		if (tap_become_nobody() != 0)
 			_exit(3);
 		fuzz_loop(s0, n, rep);
@@ -304,6 +328,14 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			s.flags = (__u32)(rnd() % 8) & ~SYSLET_SUBMIT_SYNC_ONLY;
 			if (rnd() % 2)
 				s.flags |= SYSLET_SUBMIT_RETURN_ON_BLOCK;
+		} else if (direct_fd >= 0 && rnd() % 16 == 0) {
+			s.nr_chains = 1 + rnd() % 4;
+			for (unsigned int c = 0; c < s.nr_chains; c++) {
+				direct_atom(&atoms[c], c);
+				chains[c] = syslet_ptr(&atoms[c]);
+			}
+			s.chains = syslet_ptr(chains);
+			s.flags = (__u32)(rnd() % 16) & ~SYSLET_SUBMIT_SYNC_ONLY;
 		}
 		if (rnd() % 16 == 0)
 			s.reserved[rnd() % 2] = rnd();

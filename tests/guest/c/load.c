@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Load with exact accounting: submitter threads send batches that mix
- * synchronous and blocking chains for a fixed time, under RLIMIT_NPROC, as
+ * synchronous chains, chains that block and O_DIRECT reads of null_blk that
+ * go in flight with no thread, for a fixed time, under RLIMIT_NPROC, as
  * an unprivileged user, with a small ring so completions overflow. Every
  * chain carries a unique cookie; each must produce exactly one result,
  * either in the submission's outcomes (it ran synchronously) or as one ring
@@ -9,6 +10,7 @@
  * SYSLET_LOAD_SECONDS overrides the duration.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -41,6 +43,11 @@ static struct syslet_atom atoms[SUBMITTERS][POOL];
 static __s64 results[SUBMITTERS][POOL];
 
 static int fd, pipes[SUBMITTERS][2];
+/* /dev/nullb0 with O_DIRECT (-1 without it): an eighth of the chains read
+ * it, each read in flight with no thread (SYSLET_FEAT_THREAD_FREE_IO). */
+static int direct = -1;
+static char direct_buf[SUBMITTERS][4096] __attribute__((aligned(4096)));
+static long direct_reads;
 static struct syslet_ring_map ring;
 static volatile int start, stop, reaping = 1;
 static long submitted, sync_done, async_done, duplicated, unknown, queued_total;
@@ -111,7 +118,11 @@ static void *submitter(void *arg)
 			firsts[i] = a;
 			if ((r >> (i * 3)) % 4 == 0)	/* blocks until fed */
 				syslet_atom_prep(a, SYS_read, pipes[t][0], syslet_ptr(buf), 1, 0, 0, 0);
-			else
+			else if ((r >> (i * 3)) % 8 == 1 && direct >= 0) {
+				syslet_atom_prep(a, SYS_pread64, direct, syslet_ptr(direct_buf[t]),
+						 4096, ((r >> 20) % 1024) * 4096, 0, 0);
+				__atomic_add_fetch(&direct_reads, 1, __ATOMIC_RELAXED);
+			} else
 				syslet_atom_prep(a, SYS_getppid, 0, 0, 0, 0, 0, 0);
 			syslet_atom_result(a, &results[t][k]);
 			a->cookie = cookie(t, seq + i);
@@ -216,6 +227,7 @@ static void load_run(int cap, int tasks_cap)
 
 	max_threads = cap;
 	nproc = tasks_cap;
+	direct = open("/dev/nullb0", O_RDONLY | O_DIRECT);
 	CHECK_EQ(tap_become_nobody(), 0);
 	CHECK_EQ(setrlimit(RLIMIT_NPROC, &limit), 0);
 	fd = syslet_open();
@@ -265,7 +277,9 @@ static void load_run(int cap, int tasks_cap)
 	       syslet_fdinfo_value(fd, "syslet-spares-failed"));
 	printf("# cancels %ld (chains found %ld), chains stopped by a cancel or a deadline %ld\n",
 	       cancels, cancel_found, halted);
-	printf("# hardening: load, %d threads x %d s, sync and blocking chains, cancels and "
+	printf("# direct reads %ld, of which in flight with no thread %ld\n", direct_reads,
+	       syslet_fdinfo_value(fd, "syslet-direct-io"));
+	printf("# hardening: load, %d threads x %d s, sync, blocking and thread-free chains, cancels and "
 	       "deadlines, exact accounting, thread cap %d "
 	       "| %ld chains (most threads %ld) | %ld lost, %ld duplicated, %ld unknown, "
 	       "threads <= cap\n",
@@ -274,6 +288,7 @@ static void load_run(int cap, int tasks_cap)
 	CHECK(submitted > 0);
 	CHECK(queued_total > 0);
 	CHECK(halted > 0);
+	CHECK(direct >= 0 && syslet_fdinfo_value(fd, "syslet-direct-io") > 0);
 	CHECK_EQ(lost, 0);
 	CHECK_EQ(sync_done + async_done, submitted);
 	CHECK_EQ(duplicated, 0);

@@ -62,7 +62,8 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_SUBMIT_TIMEOUT_ABS,
         SYSLET_SUBMIT_RETURN_ON_BLOCK,
         SYSLET_FEAT_RETURN_ON_BLOCK,
-        SYSLET_FEAT_CONCURRENT_BATCH
+        SYSLET_FEAT_CONCURRENT_BATCH,
+        SYSLET_FEAT_THREAD_FREE_IO
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }

@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0
+
+// Copyright (C) 2026 The syslet authors.
+
+//! Thread-free I/O: a read that completes without a thread waiting for it.
+//!
+//! A `pread64` atom that ends its chain, on a file opened with `O_DIRECT`
+//! that can start a read without blocking (`FMODE_NOWAIT`: block devices,
+//! ext4, XFS...), is issued as an asynchronous kiocb from the task that runs
+//! the chain, as io_uring issues one: `IOCB_NOWAIT`, so the submission
+//! itself does not sleep. When the driver queues it (`-EIOCBQUEUED`) the
+//! chain is asynchronous at once, with no hand-off and no thread parked for
+//! it: the caller goes on with the next chain, or returns. The kiocb's
+//! callback, in interrupt context, pushes the read on a lock-free stack and
+//! queues the context's work item, which writes the atom's result word,
+//! posts the chain's completion and lets go of the files; one run of it
+//! handles every read completed since the last.
+//!
+//! Everything that would make the read wait or behave differently keeps the
+//! usual path, where the read runs as a system call and a block hands off:
+//! another call, an atom after the read (or a skip on stop), a file without
+//! `O_DIRECT`, a read the driver would have to wait to start (`-EAGAIN`),
+//! a result word across two pages or not writable, a carrier (already a
+//! thread of its own) or a submission that may not go asynchronous. The
+//! caller's seccomp filters judge the call first, as for any atom.
+//!
+//! The result word's page is pinned at issue, so the work item writes it
+//! without the process's memory map. Each read in flight holds a
+//! reference to the context's file (counted in `held_refs`, as a
+//! submission's own): the context outlives it, and its drop cancels the
+//! work item, which therefore never runs after the module's code is gone.
+
+use core::{
+    mem::{
+        offset_of,
+        size_of, //
+    },
+    ptr,
+};
+use kernel::{
+    bindings,
+    fs::{
+        File,
+        LocalFile, //
+    },
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Acquire,
+            Atomic,
+            Relaxed,
+            Release, //
+        },
+    },
+    types::Opaque,
+};
+
+use crate::{
+    chain::Outcome,
+    context::Context,
+    stats::Stats,
+    uapi, //
+};
+
+/// x86-64's `pread64`.
+const NR_PREAD64: u32 = 17;
+// Not in the generated bindings (their `#define`s are casts):
+// include/linux/fs.h and include/uapi/linux/fs.h.
+const FMODE_PREAD: u32 = 1 << 3;
+const FMODE_NOWAIT: u32 = 1 << 27;
+/// `IOCB_NOWAIT`, which is `RWF_NOWAIT`.
+const IOCB_NOWAIT: i32 = 0x8;
+
+/// Whether `atom`, running system call `nr`, may be a thread-free read: a
+/// `pread64` after which nothing of the chain can run.
+pub(crate) fn candidate(nr: u32, atom: &uapi::syslet_atom) -> bool {
+    nr == NR_PREAD64 && atom.next == 0 && atom.flags & uapi::SYSLET_ATOM_SKIP_ON_STOP == 0
+}
+
+/// What [`issue`] did.
+pub(crate) enum Issued {
+    /// The read is in flight: its completion will be posted.
+    InFlight,
+    /// The read finished (or failed) at once with this result.
+    Done(i64),
+    /// Not a thread-free read: run the system call.
+    Declined,
+}
+
+/// Where the chain's task may let its chain go asynchronous without a
+/// hand-off (implemented by `Takeover`).
+pub(crate) trait InFlight {
+    /// The chain running is about to be completed later by its read: the
+    /// file of the context, which the read holds while in flight, or `None`
+    /// if the chain may not go asynchronous this way now. Reserves what a
+    /// completion needs.
+    fn begin(&self) -> Option<&File>;
+    /// The read did not go in flight after [`InFlight::begin`]: undoes it.
+    fn abandon(&self);
+}
+
+/// A user page pinned for one word written at completion.
+///
+/// # Invariants
+///
+/// `page` is a page pinned by `pin_user_pages_fast(FOLL_WRITE)`, unpinned
+/// only by `Drop`; `offset` + 8 <= `PAGE_SIZE`.
+struct ResultWord {
+    page: *mut bindings::page,
+    offset: usize,
+}
+
+impl ResultWord {
+    /// Pins the page of the `__s64` at user address `addr`, if it lies in
+    /// one page and can be written.
+    fn pin(addr: u64) -> Option<Self> {
+        let addr = usize::try_from(addr).ok()?;
+        let offset = addr % PAGE_SIZE;
+        if offset + size_of::<i64>() > PAGE_SIZE {
+            return None;
+        }
+        let mut page = ptr::null_mut();
+        // SAFETY: `page` is room for one page pointer; the address is a
+        // user address (the call checks it) of current's memory map.
+        let n = unsafe {
+            bindings::pin_user_pages_fast(
+                (addr - offset) as c_ulong,
+                1,
+                bindings::FOLL_WRITE,
+                &mut page,
+            )
+        };
+        if n != 1 {
+            return None;
+        }
+        // INVARIANT: one page pinned for writing; `offset` checked above.
+        Some(Self { page, offset })
+    }
+
+    /// Writes `value` into the word.
+    fn write(&self, value: i64) {
+        // SAFETY: a pinned page (type invariant); mapped until the
+        // `kunmap_local` below.
+        let base = unsafe { bindings::kmap_local_page(self.page) };
+        // SAFETY: `offset` + 8 lies in the page (type invariant); user
+        // space may access the word at any time, hence the unaligned,
+        // volatile store of plain bytes.
+        unsafe {
+            ptr::write_volatile(
+                base.cast::<u8>().add(self.offset).cast::<[u8; 8]>(),
+                value.to_ne_bytes(),
+            )
+        };
+        // SAFETY: pairs with the `kmap_local_page` above.
+        unsafe { bindings::kunmap_local(base) };
+    }
+}
+
+impl Drop for ResultWord {
+    fn drop(&mut self) {
+        let mut page = self.page;
+        // SAFETY: our pin (type invariant); the page was written (or may
+        // have been), so it is marked dirty. Process context: the work item
+        // or the task that pinned it.
+        unsafe { bindings::unpin_user_pages_dirty_lock(&mut page, 1, true) };
+    }
+}
+
+/// One read in flight.
+struct Io {
+    kiocb: bindings::kiocb,
+    /// The next read on the completed stack.
+    next: *mut Io,
+    /// The context, alive as long as `_ctx_file`.
+    ctx: *const Context,
+    /// A reference to the context's file, counted in `held_refs`.
+    _ctx_file: ARef<File>,
+    /// The file read; `kiocb.ki_filp` points to it.
+    _target: ARef<File>,
+    word: Option<ResultWord>,
+    /// The chain's outcome as the read started, and the atom's flags.
+    outcome: Outcome,
+    atom_flags: u32,
+    /// The read's result, from the callback.
+    result: i64,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // SAFETY: `_ctx_file` (dropped after this) keeps the context alive.
+        let ctx = unsafe { &*self.ctx };
+        // Before the reference goes, as for a submission's own.
+        ctx.held_refs.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The thread-free reads of one context.
+#[pin_data(PinnedDrop)]
+pub(crate) struct DirectIo {
+    /// Runs [`complete_work`].
+    #[pin]
+    work: Opaque<bindings::work_struct>,
+    /// Reads completed and not yet handled: a lock-free stack, pushed from
+    /// interrupt context, taken whole by the work item.
+    completed: Atomic<*mut Io>,
+    /// Reads in flight, for fdinfo.
+    in_flight: Atomic<u32>,
+}
+
+// SAFETY: the work item is only used through the workqueue API (queueing,
+// cancelling), which any task and interrupt context may call at any time;
+// the other fields are atomics. Nothing in it belongs to one task.
+unsafe impl Send for DirectIo {}
+// SAFETY: as above.
+unsafe impl Sync for DirectIo {}
+
+impl DirectIo {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            work <- Opaque::ffi_init(|slot| {
+                // SAFETY: `slot` is the work item's place, pinned; the
+                // function has the work function's signature. The key is a
+                // static one, registered by the macro.
+                unsafe {
+                    bindings::init_work_with_key(
+                        slot,
+                        Some(complete_work),
+                        false,
+                        c"DirectIo::work".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    )
+                }
+            }),
+            completed: Atomic::new(ptr::null_mut()),
+            in_flight: Atomic::new(0),
+        })
+    }
+
+    /// Reads in flight now.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for DirectIo {
+    fn drop(self: Pin<&mut Self>) {
+        // Every read in flight held the context's file, so none is left;
+        // the work item may still be returning from the last one.
+        // SAFETY: an initialised work item that lives until this returns.
+        unsafe { bindings::cancel_work_sync(self.work.get()) };
+    }
+}
+
+/// Issues `atom` (`pread64`, a [`candidate`]) with the resolved `args` as a
+/// thread-free read; `outcome` is the chain's so far.
+pub(crate) fn issue(
+    ctx: &Context,
+    atom: &uapi::syslet_atom,
+    args: &[u64; 6],
+    outcome: &Outcome,
+    via: &impl InFlight,
+) -> Issued {
+    let Ok(fd) = u32::try_from(args[0]) else {
+        return Issued::Declined;
+    };
+    let (buf, len, pos) = (args[1], args[2] as usize, args[3] as i64);
+    if len == 0 || pos < 0 {
+        return Issued::Declined;
+    }
+    let Ok(target) = LocalFile::fget(fd) else {
+        return Issued::Declined;
+    };
+    // SAFETY: we are in an ioctl of the syslet device, which never holds
+    // an `fdget_pos` of another file; and the read takes no file position.
+    let target = unsafe { LocalFile::assume_no_fdget_pos(target) };
+    let filp = target.as_ptr();
+    // SAFETY: `target` holds the file; `f_mode` and `f_iocb_flags` are set
+    // at open (and by fcntl(F_SETFL), a plain store: a stale value only
+    // declines or issues one read as if set a moment earlier).
+    let (mode, iocb_flags) = unsafe { ((*filp).f_mode, (*filp).f_iocb_flags) };
+    if target.flags() & bindings::O_DIRECT == 0
+        || mode & FMODE_PREAD == 0
+        || mode & FMODE_NOWAIT == 0
+    {
+        return Issued::Declined;
+    }
+    let word = match atom.result {
+        0 => None,
+        addr => match ResultWord::pin(addr) {
+            Some(w) => Some(w),
+            None => return Issued::Declined,
+        },
+    };
+    let Some(ctx_file) = via.begin() else {
+        return Issued::Declined;
+    };
+    ctx.held_refs.add(1, Relaxed);
+    let io = KBox::new(
+        Io {
+            // SAFETY: all-zero is a valid `struct kiocb` (pointers null,
+            // no callback); the fields that matter are set below.
+            kiocb: unsafe { core::mem::zeroed() },
+            next: ptr::null_mut(),
+            ctx,
+            _ctx_file: ctx_file.into(),
+            _target: target,
+            word,
+            outcome: outcome.clone(),
+            atom_flags: atom.flags,
+            result: 0,
+        },
+        GFP_KERNEL,
+    );
+    let Ok(io) = io else {
+        // The `Io` was dropped: it gave back what it held.
+        via.abandon();
+        return Issued::Declined;
+    };
+    let io = KBox::into_raw(io);
+    // SAFETY: `io` is ours until the read is queued.
+    unsafe {
+        let k = &mut (*io).kiocb;
+        k.ki_filp = filp;
+        k.ki_pos = pos;
+        k.ki_complete = Some(read_done);
+        // As `init_sync_kiocb()`; the I/O priority is the caller's, which
+        // the block layer applies when the bio is submitted here.
+        k.ki_flags = iocb_flags as i32 | IOCB_NOWAIT;
+    }
+    // SAFETY: an all-zero `iov_iter` is a valid destination for
+    // `import_ubuf`, which fills it.
+    let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
+    // SAFETY: `iter` is valid; the buffer is a user address, which
+    // `import_ubuf` checks.
+    let mut ret = unsafe {
+        bindings::import_ubuf(
+            bindings::ITER_DEST as i32,
+            buf as *mut c_void,
+            len,
+            &mut iter,
+        )
+    } as isize;
+    if ret == 0 {
+        ctx.direct_io.in_flight.add(1, Relaxed);
+        // SAFETY: `target` (in `io`) holds the file; the kiocb is set up
+        // and lives in `io` until its callback; `iter` describes the
+        // caller's buffer, current's memory map.
+        ret = unsafe { bindings::vfs_iocb_iter_read(filp, &mut (*io).kiocb, &mut iter) };
+        if ret == -(bindings::EIOCBQUEUED as isize) {
+            // `io` belongs to the callback from now on.
+            Stats::bump(&ctx.stats.direct_io);
+            return Issued::InFlight;
+        }
+        ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
+    }
+    // Not queued: the callback will not run.
+    // SAFETY: from `KBox::into_raw` above, and nobody else has it.
+    drop(unsafe { KBox::from_raw(io) });
+    via.abandon();
+    match ret {
+        r if r == -(bindings::EAGAIN as isize) || r == -(bindings::EOPNOTSUPP as isize) => {
+            Issued::Declined
+        }
+        // `import_ubuf`'s errors are the system call's; so is the rest.
+        r => Issued::Done(r as i64),
+    }
+}
+
+/// The kiocb's callback: the read in `iocb` finished with `ret`. Interrupt
+/// context: pushes it for the work item.
+///
+/// # Safety
+///
+/// Called by the file's read only, once, for a kiocb [`issue`] queued.
+unsafe extern "C" fn read_done(iocb: *mut bindings::kiocb, ret: c_long) {
+    // SAFETY: `iocb` is the `kiocb` field of an `Io` issued by `issue`,
+    // which is ours now.
+    let io = unsafe { iocb.byte_sub(offset_of!(Io, kiocb)).cast::<Io>() };
+    // SAFETY: as above; `ctx` is alive while `io` holds its file.
+    let ctx = unsafe {
+        (*io).result = ret as i64;
+        &*(*io).ctx
+    };
+    let stack = &ctx.direct_io.completed;
+    let mut head = stack.load(Relaxed);
+    loop {
+        // SAFETY: `io` is ours until it is on the stack.
+        unsafe { (*io).next = head };
+        // Release: the work item sees the result and link it takes.
+        match stack.cmpxchg(head, io, Release) {
+            Ok(_) => break,
+            Err(now) => head = now,
+        }
+    }
+    if head.is_null() {
+        // SAFETY: an initialised work item of a live context; queueing an
+        // item already queued does nothing, which is fine: it takes the
+        // whole stack when it runs.
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
+                bindings::system_wq,
+                ctx.direct_io.work.get(),
+            )
+        };
+    }
+}
+
+/// The work item: completes every read on the stack, oldest first.
+///
+/// # Safety
+///
+/// Called by the workqueue only, for the work item of a [`DirectIo`].
+unsafe extern "C" fn complete_work(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `work` field of a `DirectIo`, the `direct_io`
+    // field of a `Context`, which lives until `cancel_work_sync` in its
+    // drop returned, so at least until this function returns.
+    let ctx = unsafe {
+        let direct = work
+            .cast::<u8>()
+            .sub(offset_of!(DirectIo, work))
+            .cast::<DirectIo>();
+        &*direct
+            .cast::<u8>()
+            .sub(offset_of!(Context, direct_io))
+            .cast::<Context>()
+    };
+    // Acquire: pairs with the callbacks' release.
+    let mut top = ctx.direct_io.completed.xchg(ptr::null_mut(), Acquire);
+    // Newest first on the stack: reverse it.
+    let mut oldest = ptr::null_mut::<Io>();
+    while !top.is_null() {
+        // SAFETY: every `Io` on the stack is ours once taken.
+        let next = unsafe { (*top).next };
+        // SAFETY: as above.
+        unsafe { (*top).next = oldest };
+        oldest = top;
+        top = next;
+    }
+    while !oldest.is_null() {
+        // SAFETY: from `KBox::into_raw` in `issue`; taken off the stack.
+        let io = unsafe { KBox::from_raw(oldest) };
+        oldest = io.next;
+        if let Some(w) = io.word.as_ref() {
+            w.write(io.result);
+        }
+        let outcome = io.outcome.completed(io.result, io.atom_flags);
+        ctx.completions.post(outcome.to_uapi());
+        ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
+        // Unpins the word and drops both file references; the context's
+        // release, should this be the last, waits for us to return.
+        drop(io);
+    }
+}

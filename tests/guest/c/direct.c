@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Thread-free reads (SYSLET_FEAT_THREAD_FREE_IO): a pread64 that ends its
+ * chain, on a block device opened with O_DIRECT, is queued to the device
+ * from the caller's context and completes from the device's completion,
+ * with no hand-off and no thread waiting for it. The device is null_blk
+ * (the guest's init loads it), which completes each read from a timer
+ * 50 us after it was queued.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <syslet.h>
+
+#include "nap.h"
+#include "tap.h"
+
+#define DEV "/dev/nullb0"
+#define BS 4096
+#define READS 64
+#define WAIT_NS 5000000000LL
+
+static char bufs[READS][BS] __attribute__((aligned(BS)));
+static __s64 words[READS];
+
+static int open_dev(void)
+{
+	int fd = open(DEV, O_RDONLY | O_DIRECT);
+
+	CHECK(fd >= 0);
+	return fd;
+}
+
+/* A pread64 of block @i of @dev into bufs[i], result in words[i]. */
+static void read_atom(struct syslet_atom *a, int dev, int i)
+{
+	syslet_atom_prep(a, SYS_pread64, dev, syslet_ptr(bufs[i]), BS, (__u64)i * BS, 0, 0);
+	syslet_atom_result(a, &words[i]);
+	a->cookie = 1000 + i;
+	words[i] = -1;
+}
+
+static long stat_of(int fd, const char *name)
+{
+	return syslet_fdinfo_value(fd, name);
+}
+
+TEST(the_feature_is_reported)
+{
+	struct syslet_query q;
+	int fd = syslet_open();
+
+	CHECK(fd >= 0);
+	CHECK_EQ(syslet_query(fd, &q), 0);
+	CHECK(q.features & SYSLET_FEAT_THREAD_FREE_IO);
+}
+
+/*
+ * One read: the ioctl returns with it queued, no hand-off happened and no
+ * thread of the context is busy; its completion brings the result, also
+ * written to the result word.
+ */
+TEST(a_direct_read_that_ends_its_chain_holds_no_thread)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	int dev = open_dev();
+	long threads;
+
+	spare_ctx_open(&c, 2, 0);
+	threads = stat_of(c.fd, "syslet-threads");
+	read_atom(&a, dev, 0);
+	CHECK_EQ(syslet_submit(c.fd, &first, 1, &o, &queued), 0);
+	CHECK_EQ(queued, 1);
+	CHECK_EQ(stat_of(c.fd, "syslet-went-async"), 0);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 1);
+	CHECK_EQ(stat_of(c.fd, "syslet-threads"), threads);
+	CHECK_EQ(stat_of(c.fd, "syslet-spares"), 2);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	CHECK_EQ(o.cookie, 1000);
+	CHECK_EQ(o.result, BS);
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.last_atom, syslet_ptr(&a));
+	CHECK_EQ(o.flags, 0);
+	CHECK_EQ(words[0], BS);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io-in-flight"), 0);
+}
+
+/*
+ * Sixty-four reads in one submission, with two spares and a cap of six
+ * threads: all sixty-four are in flight at once (null_blk's queue holds
+ * 128), none took a thread.
+ */
+TEST(a_batch_of_direct_reads_is_in_flight_at_once)
+{
+	struct syslet_atom a[READS], *firsts[READS];
+	struct syslet_outcome o[READS];
+	unsigned int queued = 0, got = 0;
+	unsigned char seen[READS] = { 0 };
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	spare_ctx_open(&c, 2, READS);
+	for (int i = 0; i < READS; i++) {
+		read_atom(&a[i], dev, i);
+		firsts[i] = &a[i];
+	}
+	CHECK_EQ(syslet_submit(c.fd, firsts, READS, o, &queued), 0);
+	CHECK_EQ(queued, READS);
+	CHECK_EQ(stat_of(c.fd, "syslet-went-async"), 0);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), READS);
+	while (got < READS) {
+		int n = syslet_wait_reap(c.fd, &c.ring, o, READS, 1, WAIT_NS);
+
+		CHECK(n > 0);
+		for (int i = 0; i < n; i++) {
+			unsigned int k = o[i].cookie - 1000;
+
+			CHECK(k < READS && !seen[k]);
+			seen[k] = 1;
+			CHECK_EQ(o[i].result, BS);
+			CHECK_EQ(words[k], BS);
+		}
+		got += n;
+	}
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_ring_ready(&c.ring), 0);
+}
+
+/*
+ * A chain after the read runs on in the caller's context before the ioctl
+ * returns, and reports through the ring too (it is after @done); chains
+ * before the read report in the submission.
+ */
+TEST(chains_after_a_direct_read_run_on_and_complete_through_the_ring)
+{
+	struct syslet_atom a[3], *firsts[3] = { &a[0], &a[1], &a[2] };
+	struct syslet_outcome o[3], r[2];
+	__s64 res[3] = { 7, 7, 7 };
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	spare_ctx_open(&c, 1, 0);
+	syslet_atom_prep(&a[0], SYS_getppid, 0, 0, 0, 0, 0, 0);
+	read_atom(&a[1], dev, 1);
+	syslet_atom_prep(&a[2], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&a[0], &res[0]);
+	syslet_atom_result(&a[2], &res[2]);
+	a[0].cookie = 1;
+	a[2].cookie = 3;
+	CHECK_EQ(syslet_submit(c.fd, firsts, 3, o, &queued), 1);
+	CHECK_EQ(queued, 2);
+	CHECK_EQ(o[0].result, getppid());
+	/* The third chain ran before the ioctl returned. */
+	CHECK_EQ(res[2], getpid());
+	CHECK_EQ(stat_of(c.fd, "syslet-went-async"), 0);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, r, 2, 2, WAIT_NS), 2);
+	for (int i = 0; i < 2; i++) {
+		if (r[i].cookie == 3) {
+			CHECK_EQ(r[i].result, getpid());
+		} else {
+			CHECK_EQ(r[i].cookie, 1001);
+			CHECK_EQ(r[i].result, BS);
+		}
+	}
+	CHECK(r[0].cookie != r[1].cookie);
+}
+
+/* With SYSLET_SUBMIT_RETURN_ON_BLOCK the ioctl returns after the read, as
+ * after a chain that blocked: the chains after it did not start. */
+TEST(return_on_block_returns_after_a_direct_read)
+{
+	struct syslet_atom a[2], *firsts[2] = { &a[0], &a[1] };
+	struct syslet_outcome o[2];
+	__s64 res = 7;
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	spare_ctx_open(&c, 1, 0);
+	read_atom(&a[0], dev, 2);
+	syslet_atom_prep(&a[1], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&a[1], &res);
+	CHECK_EQ(syslet_submit_flags(c.fd, firsts, 2, o, SYSLET_SUBMIT_RETURN_ON_BLOCK, &queued),
+		 0);
+	CHECK_EQ(queued, 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, o, 2, 1, WAIT_NS), 1);
+	CHECK_EQ(o[0].cookie, 1002);
+	CHECK_EQ(o[0].result, BS);
+	usleep(20 * 1000);
+	CHECK_EQ(syslet_ring_ready(&c.ring), 0);
+	CHECK_EQ(res, 7);
+}
+
+/* A synchronous-only submission reads synchronously, as before. */
+TEST(sync_only_reads_synchronously)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	int fd = syslet_open(), dev = open_dev();
+
+	CHECK(fd >= 0);
+	read_atom(&a, dev, 3);
+	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_SYNC_ONLY, NULL), 1);
+	CHECK_EQ(o.result, BS);
+	CHECK_EQ(words[3], BS);
+	CHECK_EQ(stat_of(fd, "syslet-direct-io"), 0);
+}
+
+/* An atom after the read: the usual path (a system call that blocks). */
+TEST(a_read_with_an_atom_after_it_takes_the_usual_path)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	spare_ctx_open(&c, 1, 0);
+	read_atom(&a[0], dev, 4);
+	syslet_atom_prep(&a[1], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	a[1].cookie = 2;
+	if (syslet_run(c.fd, &a[0], &o) == 0)
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	CHECK_EQ(o.cookie, 2);
+	CHECK_EQ(o.result, getpid());
+	CHECK_EQ(o.atoms_run, 2);
+	CHECK_EQ(words[4], BS);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
+}
+
+/* Without O_DIRECT (the page cache), the usual path too. */
+TEST(a_buffered_read_takes_the_usual_path)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct spare_ctx c;
+	int dev = open(DEV, O_RDONLY);
+
+	CHECK(dev >= 0);
+	spare_ctx_open(&c, 1, 0);
+	read_atom(&a, dev, 5);
+	if (syslet_run(c.fd, &a, &o) == 0)
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	CHECK_EQ(o.result, BS);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
+}
+
+/* Installs a filter that answers pread64 with @action. */
+static void filter_pread(__u32 action)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pread64, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+/* The caller's seccomp filters judge the read before it is queued. */
+TEST(seccomp_judges_a_direct_read_first)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	spare_ctx_open(&c, 1, 0);
+	filter_pread(SECCOMP_RET_ERRNO | EACCES);
+	read_atom(&a, dev, 6);
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);
+	CHECK_EQ(o.result, -EACCES);
+	CHECK_EQ(words[6], -EACCES);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
+	CHECK_EQ(stat_of(c.fd, "syslet-seccomp-denied"), 1);
+}
+
+/*
+ * Errors the system call would give come back synchronously, and the
+ * result word of a read in flight must be writable: a read-only word sends
+ * the atom down the usual path, where the write fails (EFAULT).
+ */
+TEST(bad_reads_fail_as_the_system_call_would)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct spare_ctx c;
+	int dev = open_dev();
+	__s64 *ro;
+
+	spare_ctx_open(&c, 1, 0);
+	/* A negative offset. */
+	read_atom(&a, dev, 7);
+	a.args[3] = (__u64)-4096;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);
+	CHECK_EQ(o.result, -EINVAL);
+	/* An unaligned buffer: O_DIRECT refuses it. */
+	read_atom(&a, dev, 7);
+	a.args[1] = syslet_ptr(bufs[7] + 1);
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);
+	CHECK_EQ(o.result, -EINVAL);
+	/* A buffer that is not mapped. */
+	read_atom(&a, dev, 7);
+	a.args[1] = 4096;
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);
+	CHECK_EQ(o.result, -EFAULT);
+	/* A result word that cannot be written. */
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED);
+	read_atom(&a, dev, 7);
+	syslet_atom_result(&a, ro);
+	if (syslet_run(c.fd, &a, &o) == 0)
+		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	CHECK_EQ(o.result, -EFAULT);
+	CHECK(o.flags & SYSLET_OUTCOME_ABORTED);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
+}
+
+/*
+ * Closing the context with reads in flight: their completions go nowhere,
+ * the context goes once the last one is done, and the module can still be
+ * unloaded at the end of the suite (the guest's init checks that).
+ */
+TEST(closing_with_reads_in_flight_loses_nothing_and_leaks_nothing)
+{
+	struct syslet_atom a[READS], *firsts[READS];
+	struct syslet_outcome o[READS];
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	int dev = open_dev();
+
+	for (int round = 0; round < 20; round++) {
+		spare_ctx_open(&c, 1, READS);
+		for (int i = 0; i < READS; i++) {
+			read_atom(&a[i], dev, i);
+			firsts[i] = &a[i];
+		}
+		CHECK_EQ(syslet_submit(c.fd, firsts, READS, o, &queued), 0);
+		CHECK_EQ(queued, READS);
+		syslet_ring_munmap(&c.ring);
+		close(c.fd);
+	}
+	/* Every result word is written, whoever reaps. */
+	for (int i = 0; i < 200; i++) {
+		int left = 0;
+
+		for (int k = 0; k < READS; k++)
+			left += words[k] != BS;
+		if (!left)
+			break;
+		usleep(10 * 1000);
+	}
+	for (int k = 0; k < READS; k++)
+		CHECK_EQ(words[k], BS);
+}
