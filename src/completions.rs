@@ -12,11 +12,14 @@
 //! the ring as user space frees entries. Its place is given back when it
 //! enters the ring.
 //!
-//! Lock: `state` (a mutex: only process context posts, waits or maps).
+//! Lock: `state`, a spinlock taken with interrupts off: the completion of
+//! a thread-free read is posted from its kiocb's callback, in interrupt
+//! context (`direct_io`). Nothing under it sleeps or allocates but with
+//! `GFP_ATOMIC`; the ring's pages, made once, are mapped without it.
 
 use kernel::{
     bindings,
-    new_mutex, new_poll_condvar,
+    new_poll_condvar, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{
@@ -25,7 +28,7 @@ use kernel::{
             Relaxed, //
         },
         poll::PollCondVar,
-        CondVarTimeoutResult, Mutex,
+        CondVarTimeoutResult, SetOnce, SpinLockIrq,
     },
     time::{
         Instant,
@@ -62,16 +65,17 @@ impl Overflow {
         }
     }
 
-    /// Doubles the buffer (at least one place), keeping the order.
+    /// Doubles the buffer (at least one place), keeping the order. Under
+    /// the spinlock: `GFP_ATOMIC`.
     fn grow(&mut self) -> Result {
         let cap = self.buf.len();
-        let mut buf = KVec::with_capacity(cap.max(1) * 2, GFP_KERNEL)?;
+        let mut buf = KVec::with_capacity(cap.max(1) * 2, GFP_ATOMIC)?;
         for i in 0..self.len {
             let at = (self.head + i).checked_rem(cap).unwrap_or(0);
-            buf.push(self.buf.get(at).copied().unwrap_or_default(), GFP_KERNEL)?;
+            buf.push(self.buf.get(at).copied().unwrap_or_default(), GFP_ATOMIC)?;
         }
         while buf.len() < buf.capacity() {
-            buf.push(uapi::syslet_outcome::default(), GFP_KERNEL)?;
+            buf.push(uapi::syslet_outcome::default(), GFP_ATOMIC)?;
         }
         self.buf = buf;
         self.head = 0;
@@ -94,21 +98,19 @@ impl Overflow {
     }
 }
 
+/// What the lock guards: the ring's tail and the overflow.
 struct State {
-    ring: Option<Ring>,
+    tail: u32,
     overflow: Overflow,
 }
 
 impl State {
-    /// Moves overflowed completions into the ring while it has room.
+    /// Moves overflowed completions into `ring` while it has room.
     /// Returns how many moved.
-    fn flush(&mut self) -> u32 {
-        let Some(ring) = self.ring.as_mut() else {
-            return 0;
-        };
+    fn flush(&mut self, ring: &Ring) -> u32 {
         let mut moved = 0;
         while let Some(o) = self.overflow.front() {
-            if ring.room() == 0 || ring.push(o).is_err() {
+            if ring.room(self.tail) == 0 || ring.push(&mut self.tail, o).is_err() {
                 break;
             }
             self.overflow.pop();
@@ -122,8 +124,10 @@ impl State {
 
 #[pin_data]
 pub(crate) struct Completions {
+    /// Made by set-up, once.
+    ring: SetOnce<Ring>,
     #[pin]
-    state: Mutex<State>,
+    state: SpinLockIrq<State>,
     #[pin]
     pub(crate) posted: PollCondVar,
     /// Places promised: chains running asynchronously plus overflow.
@@ -137,8 +141,9 @@ pub(crate) struct Completions {
 impl Completions {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            state <- new_mutex!(
-                State { ring: None, overflow: Overflow { buf: KVec::new(), head: 0, len: 0 } },
+            ring: SetOnce::new(),
+            state <- new_spinlock_irq!(
+                State { tail: 0, overflow: Overflow { buf: KVec::new(), head: 0, len: 0 } },
                 "Completions::state"
             ),
             posted <- new_poll_condvar!("Completions::posted"),
@@ -168,16 +173,19 @@ impl Completions {
         for _ in 0..max_pending {
             buf.push(uapi::syslet_outcome::default(), GFP_KERNEL)?;
         }
-        let mut st = self.state.lock();
-        if st.ring.is_some() {
+        if !self.ring.populate(ring) {
             return Err(EBUSY);
         }
-        st.ring = Some(ring);
-        st.overflow = Overflow {
-            buf,
-            head: 0,
-            len: 0,
-        };
+        let old = core::mem::replace(
+            &mut self.state.lock().overflow,
+            Overflow {
+                buf,
+                head: 0,
+                len: 0,
+            },
+        );
+        // Empty, but dropped outside the lock all the same.
+        drop(old);
         self.limit.store(max_pending, Relaxed);
         Ok(size)
     }
@@ -202,17 +210,19 @@ impl Completions {
         self.reserved.fetch_sub(n, Relaxed);
     }
 
-    /// Posts a completion whose place was reserved.
+    /// Posts a completion whose place was reserved. Any context, interrupts
+    /// included.
     pub(crate) fn post(&self, outcome: uapi::syslet_outcome) {
         if self.orphaned.load(Relaxed) {
             self.unreserve(1);
             return;
         }
+        let ring = self.ring.as_ref();
         let mut st = self.state.lock();
-        let mut freed = st.flush();
+        let mut freed = ring.map_or(0, |r| st.flush(r));
         let direct = st.overflow.len == 0
-            && match st.ring.as_mut() {
-                Some(ring) => ring.room() > 0 && ring.push(&outcome).is_ok(),
+            && match ring {
+                Some(ring) => ring.room(st.tail) > 0 && ring.push(&mut st.tail, &outcome).is_ok(),
                 None => false,
             };
         if direct {
@@ -220,8 +230,7 @@ impl Completions {
         } else if !st.overflow.push(outcome) {
             // Cannot happen: every posted completion holds a place, and the
             // overflow has one for each place. Should the accounting ever be
-            // wrong, grow rather than lose a completion (process context:
-            // every caller posts from a system call or a parking thread).
+            // wrong, grow rather than lose a completion, if memory allows.
             kernel::pr_warn_once!("syslet: completion overflow full despite reservations\n");
             if st.overflow.grow().is_err() || !st.overflow.push(outcome) {
                 pr_err!("syslet: out of memory: a completion is lost\n");
@@ -235,7 +244,7 @@ impl Completions {
             !direct,
         );
         let overflow = st.overflow.len as u32;
-        if let Some(ring) = st.ring.as_ref() {
+        if let Some(ring) = ring {
             ring.set_overflow(overflow);
         }
         drop(st);
@@ -245,9 +254,10 @@ impl Completions {
 
     /// Whether a completion is waiting, in the ring or the overflow.
     pub(crate) fn ready(&self) -> bool {
+        let ring = self.ring.as_ref();
         let mut st = self.state.lock();
-        let freed = st.flush();
-        let ready = st.overflow.len > 0 || st.ring.as_ref().is_some_and(|r| r.available() > 0);
+        let freed = ring.map_or(0, |r| st.flush(r));
+        let ready = st.overflow.len > 0 || ring.is_some_and(|r| r.available(st.tail) > 0);
         drop(st);
         self.unreserve(freed);
         ready
@@ -261,11 +271,11 @@ impl Completions {
     /// `SYSLET_IOC_WAIT`: waits for `min` completions in the ring, with a
     /// timeout (negative: none). Returns how many are there.
     pub(crate) fn wait(&self, min: u32, timeout_ns: i64) -> Result<u32> {
-        let mut st = self.state.lock();
-        let entries = match st.ring.as_ref() {
-            Some(ring) => ring.available() + ring.room(),
-            None => return Err(EINVAL),
+        let Some(ring) = self.ring.as_ref() else {
+            return Err(EINVAL);
         };
+        let mut st = self.state.lock();
+        let entries = ring.available(st.tail) + ring.room(st.tail);
         if min == 0 || min > entries {
             return Err(EINVAL);
         }
@@ -274,10 +284,9 @@ impl Completions {
         // end up to a tick late.
         let deadline = (timeout_ns >= 0).then(|| (Instant::<Monotonic>::now(), timeout_ns));
         loop {
-            let freed = st.flush();
+            let freed = st.flush(ring);
             self.unreserve(freed);
-            // `ring` was checked above and never goes away.
-            let available = st.ring.as_ref().map_or(0, |r| r.available());
+            let available = ring.available(st.tail);
             if available >= min {
                 return Ok(available);
             }
@@ -309,7 +318,7 @@ impl Completions {
 
     /// Maps the ring into `vma`.
     pub(crate) fn map(&self, vma: &kernel::mm::virt::VmaNew) -> Result {
-        match self.state.lock().ring.as_ref() {
+        match self.ring.as_ref() {
             Some(ring) => ring.map(vma),
             None => Err(EINVAL),
         }

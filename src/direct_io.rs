@@ -11,10 +11,11 @@
 //! itself does not sleep. When the driver queues it (`-EIOCBQUEUED`) the
 //! chain is asynchronous at once, with no hand-off and no thread parked for
 //! it: the caller goes on with the next chain, or returns. The kiocb's
-//! callback, in interrupt context, pushes the read on a lock-free stack and
-//! queues the context's work item, which writes the atom's result word,
-//! posts the chain's completion and lets go of the files; one run of it
-//! handles every read completed since the last.
+//! callback, usually in interrupt context, writes the atom's result word,
+//! posts the chain's completion (waking a waiter straight from the device's
+//! completion) and lets go of the files; only unpinning the result word's
+//! page needs process context, and goes to the context's work item, which
+//! takes every read left for it at once.
 //!
 //! Everything that would make the read wait or behave differently keeps the
 //! usual path, where the read runs as a system call and a block hands off:
@@ -24,11 +25,13 @@
 //! thread of its own) or a submission that may not go asynchronous. The
 //! caller's seccomp filters judge the call first, as for any atom.
 //!
-//! The result word's page is pinned at issue, so the work item writes it
+//! The result word's page is pinned at issue, so the callback writes it
 //! without the process's memory map. Each read in flight holds a
 //! reference to the context's file (counted in `held_refs`, as a
 //! submission's own): the context outlives it, and its drop cancels the
-//! work item, which therefore never runs after the module's code is gone.
+//! work item, which therefore never runs after the module's code is gone
+//! (the callback runs with interrupts or bottom halves off, which module
+//! removal waits out).
 
 use core::{
     mem::{
@@ -173,23 +176,21 @@ struct Io {
     kiocb: bindings::kiocb,
     /// The next read on the completed stack.
     next: *mut Io,
-    /// The context, alive as long as `_ctx_file`.
+    /// The context, alive as long as `ctx_file`.
     ctx: *const Context,
     /// A reference to the context's file, counted in `held_refs`.
-    _ctx_file: ARef<File>,
+    ctx_file: ARef<File>,
     /// The file read; `kiocb.ki_filp` points to it.
     _target: ARef<File>,
     word: Option<ResultWord>,
     /// The chain's outcome as the read started, and the atom's flags.
     outcome: Outcome,
     atom_flags: u32,
-    /// The read's result, from the callback.
-    result: i64,
 }
 
 impl Drop for Io {
     fn drop(&mut self) {
-        // SAFETY: `_ctx_file` (dropped after this) keeps the context alive.
+        // SAFETY: `ctx_file` (dropped after this) keeps the context alive.
         let ctx = unsafe { &*self.ctx };
         // Before the reference goes, as for a submission's own.
         ctx.held_refs.fetch_sub(1, Relaxed);
@@ -199,12 +200,13 @@ impl Drop for Io {
 /// The thread-free reads of one context.
 #[pin_data(PinnedDrop)]
 pub(crate) struct DirectIo {
-    /// Runs [`complete_work`].
+    /// Runs [`release_work`].
     #[pin]
     work: Opaque<bindings::work_struct>,
-    /// Reads completed and not yet handled: a lock-free stack, pushed from
-    /// interrupt context, taken whole by the work item.
-    completed: Atomic<*mut Io>,
+    /// Reads completed whose result word's page is still pinned: a
+    /// lock-free stack, pushed from interrupt context, taken whole by the
+    /// work item.
+    released: Atomic<*mut Io>,
     /// Reads in flight, for fdinfo.
     in_flight: Atomic<u32>,
 }
@@ -226,14 +228,14 @@ impl DirectIo {
                 unsafe {
                     bindings::init_work_with_key(
                         slot,
-                        Some(complete_work),
+                        Some(release_work),
                         false,
                         c"DirectIo::work".as_char_ptr(),
                         kernel::static_lock_class!().as_ptr(),
                     )
                 }
             }),
-            completed: Atomic::new(ptr::null_mut()),
+            released: Atomic::new(ptr::null_mut()),
             in_flight: Atomic::new(0),
         })
     }
@@ -305,12 +307,11 @@ pub(crate) fn issue(
             kiocb: unsafe { core::mem::zeroed() },
             next: ptr::null_mut(),
             ctx,
-            _ctx_file: ctx_file.into(),
+            ctx_file: ctx_file.into(),
             _target: target,
             word,
             outcome: outcome.clone(),
             atom_flags: atom.flags,
-            result: 0,
         },
         GFP_KERNEL,
     );
@@ -369,8 +370,11 @@ pub(crate) fn issue(
     }
 }
 
-/// The kiocb's callback: the read in `iocb` finished with `ret`. Interrupt
-/// context: pushes it for the work item.
+/// The kiocb's callback: the read in `iocb` finished with `ret`. Usually
+/// interrupt context. Writes the result word and posts the completion here,
+/// so the waiter is woken straight from the device's completion, as
+/// io_uring's would be; what needs process context (unpinning the word's
+/// page) goes to the work item.
 ///
 /// # Safety
 ///
@@ -380,16 +384,36 @@ unsafe extern "C" fn read_done(iocb: *mut bindings::kiocb, ret: c_long) {
     // which is ours now.
     let io = unsafe { iocb.byte_sub(offset_of!(Io, kiocb)).cast::<Io>() };
     // SAFETY: as above; `ctx` is alive while `io` holds its file.
-    let ctx = unsafe {
-        (*io).result = ret as i64;
-        &*(*io).ctx
-    };
-    let stack = &ctx.direct_io.completed;
+    let (io_ref, ctx) = unsafe { (&*io, &*(*io).ctx) };
+    // `c_long` is 64 bits on x86-64, the only architecture built.
+    let result = ret as i64;
+    if let Some(w) = io_ref.word.as_ref() {
+        // Before the post, whose release of the ring's tail publishes it.
+        w.write(result);
+    }
+    let outcome = io_ref.outcome.completed(result, io_ref.atom_flags);
+    ctx.completions.post(outcome.to_uapi());
+    ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
+    if io_ref.word.is_none() {
+        // Nothing that needs process context: the file references go
+        // (`fput()` defers a last one), the memory too.
+        // SAFETY: from `KBox::into_raw` in `issue`; ours, and not used
+        // after this.
+        drop(unsafe { KBox::from_raw(io) });
+        return;
+    }
+    // Once `io` is on the stack, a work item already running may release
+    // it, and with it the context's last file reference: a reference of our
+    // own (counted, see `Io::ctx_file`) keeps the context until the work
+    // item is queued.
+    let keep: ARef<File> = io_ref.ctx_file.clone();
+    ctx.held_refs.add(1, Relaxed);
+    let stack = &ctx.direct_io.released;
     let mut head = stack.load(Relaxed);
     loop {
         // SAFETY: `io` is ours until it is on the stack.
         unsafe { (*io).next = head };
-        // Release: the work item sees the result and link it takes.
+        // Release: the work item sees the link it takes.
         match stack.cmpxchg(head, io, Release) {
             Ok(_) => break,
             Err(now) => head = now,
@@ -402,19 +426,23 @@ unsafe extern "C" fn read_done(iocb: *mut bindings::kiocb, ret: c_long) {
         unsafe {
             bindings::queue_work_on(
                 bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
-                bindings::system_wq,
+                bindings::system_percpu_wq,
                 ctx.direct_io.work.get(),
             )
         };
     }
+    ctx.held_refs.fetch_sub(1, Relaxed);
+    // `fput()` defers a last reference dropped here.
+    drop(keep);
 }
 
-/// The work item: completes every read on the stack, oldest first.
+/// The work item: releases every read on the stack (unpins its result
+/// word's page, drops its file references).
 ///
 /// # Safety
 ///
 /// Called by the workqueue only, for the work item of a [`DirectIo`].
-unsafe extern "C" fn complete_work(work: *mut bindings::work_struct) {
+unsafe extern "C" fn release_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `work` field of a `DirectIo`, the `direct_io`
     // field of a `Context`, which lives until `cancel_work_sync` in its
     // drop returned, so at least until this function returns.
@@ -429,27 +457,11 @@ unsafe extern "C" fn complete_work(work: *mut bindings::work_struct) {
             .cast::<Context>()
     };
     // Acquire: pairs with the callbacks' release.
-    let mut top = ctx.direct_io.completed.xchg(ptr::null_mut(), Acquire);
-    // Newest first on the stack: reverse it.
-    let mut oldest = ptr::null_mut::<Io>();
+    let mut top = ctx.direct_io.released.xchg(ptr::null_mut(), Acquire);
     while !top.is_null() {
-        // SAFETY: every `Io` on the stack is ours once taken.
-        let next = unsafe { (*top).next };
-        // SAFETY: as above.
-        unsafe { (*top).next = oldest };
-        oldest = top;
-        top = next;
-    }
-    while !oldest.is_null() {
         // SAFETY: from `KBox::into_raw` in `issue`; taken off the stack.
-        let io = unsafe { KBox::from_raw(oldest) };
-        oldest = io.next;
-        if let Some(w) = io.word.as_ref() {
-            w.write(io.result);
-        }
-        let outcome = io.outcome.completed(io.result, io.atom_flags);
-        ctx.completions.post(outcome.to_uapi());
-        ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
+        let io = unsafe { KBox::from_raw(top) };
+        top = io.next;
         // Unpins the word and drops both file references; the context's
         // release, should this be the last, waits for us to return.
         drop(io);

@@ -6,9 +6,11 @@
 //!
 //! One header page (`struct syslet_ring`) and the entries after it, each a
 //! `struct syslet_outcome` (32 bytes, so none straddles a page). The kernel
-//! keeps its own copy of `tail` and only publishes it; it reads the user's
+//! keeps its own copy of `tail` (under the completions' lock, which this
+//! file leaves to its caller) and only publishes it; it reads the user's
 //! `head` with acquire semantics and never trusts it beyond clamping. The
-//! memory-ordering contract is written in the uapi header.
+//! memory-ordering contract is written in the uapi header. The pages never
+//! change once made, so mapping them needs no lock.
 
 use core::mem::{
     offset_of,
@@ -39,11 +41,10 @@ const ENTRIES_OFFSET: usize = PAGE_SIZE;
 const _: () = assert!(PAGE_SIZE % OUTCOME_SIZE == 0);
 const _: () = assert!(size_of::<uapi::syslet_ring>() <= PAGE_SIZE);
 
-/// The ring pages and the kernel's side of the indices.
+/// The ring pages.
 pub(crate) struct Ring {
     pages: KVec<Page>,
     entries: u32,
-    tail: u32,
 }
 
 impl Ring {
@@ -55,11 +56,7 @@ impl Ring {
         for _ in 0..n {
             pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
         }
-        let ring = Self {
-            pages,
-            entries,
-            tail: 0,
-        };
+        let ring = Self { pages, entries };
         let header = uapi::syslet_ring {
             entries,
             mask: entries - 1,
@@ -100,26 +97,27 @@ impl Ring {
         Some(r)
     }
 
-    /// Free entries, by the user's head; a head that claims more than the
-    /// ring holds counts as a full ring.
-    pub(crate) fn room(&self) -> u32 {
+    /// Free entries after `tail`, by the user's head; a head that claims
+    /// more than the ring holds counts as a full ring.
+    pub(crate) fn room(&self, tail: u32) -> u32 {
         let Some(head) = self.header_word(offset_of!(uapi::syslet_ring, head), |w| w.load(Acquire))
         else {
             return 0;
         };
-        let used = self.tail.wrapping_sub(head);
+        let used = tail.wrapping_sub(head);
         self.entries.saturating_sub(used)
     }
 
-    /// Entries user space has not consumed, as far as its head says.
-    pub(crate) fn available(&self) -> u32 {
-        self.entries - self.room()
+    /// Entries before `tail` user space has not consumed, as far as its
+    /// head says.
+    pub(crate) fn available(&self, tail: u32) -> u32 {
+        self.entries - self.room(tail)
     }
 
-    /// Writes `o` at the tail and publishes it. The caller checked `room`.
-    pub(crate) fn push(&mut self, o: &uapi::syslet_outcome) -> Result {
-        let at =
-            ENTRIES_OFFSET + (self.tail & self.entries.wrapping_sub(1)) as usize * OUTCOME_SIZE;
+    /// Writes `o` at `tail`, advances it and publishes it. The caller
+    /// checked `room` and serialises the writers of `tail`.
+    pub(crate) fn push(&self, tail: &mut u32, o: &uapi::syslet_outcome) -> Result {
+        let at = ENTRIES_OFFSET + (*tail & self.entries.wrapping_sub(1)) as usize * OUTCOME_SIZE;
         let page = self.pages.get(at / PAGE_SIZE).ok_or(EINVAL)?;
         // SAFETY: `o` is plain data of OUTCOME_SIZE bytes; the entry lies in
         // one page (checked above at build time).
@@ -130,11 +128,12 @@ impl Ring {
                 OUTCOME_SIZE,
             )?
         };
-        self.tail = self.tail.wrapping_add(1);
-        let tail = self.tail;
-        // Release: the entry is visible before the tail that covers it.
+        *tail = tail.wrapping_add(1);
+        let published = *tail;
+        // Release: the entry (and every result word written before the
+        // completion was posted) is visible before the tail that covers it.
         self.header_word(offset_of!(uapi::syslet_ring, tail), |w| {
-            w.store(tail, Release)
+            w.store(published, Release)
         });
         Ok(())
     }
