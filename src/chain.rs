@@ -70,7 +70,7 @@ pub(crate) struct Outcome {
     last_atom: u64,
     atoms_run: u32,
     flags: u32,
-    /// The chain's last atom is a read in flight (`direct_io`): its
+    /// The chain's last atom is I/O in flight (`direct_io`): its
     /// completion posts the outcome, nobody else does.
     in_flight: bool,
 }
@@ -86,13 +86,13 @@ impl Outcome {
         }
     }
 
-    /// Whether the chain ends with a read in flight, which posts its
+    /// Whether the chain ends with I/O in flight, which posts its
     /// completion itself.
     pub(crate) fn in_flight(&self) -> bool {
         self.in_flight
     }
 
-    /// The outcome of a chain whose last atom, a read issued when this was
+    /// The outcome of a chain whose last atom, I/O issued when this was
     /// its outcome, finished with `result`; `atom_flags` are its flags.
     pub(crate) fn completed(&self, result: i64, atom_flags: u32) -> Self {
         let mut out = Self {
@@ -381,7 +381,7 @@ enum AtomError {
     Chain(Error),
     /// A seccomp KILL action: the process must die.
     Killed,
-    /// A read in flight, the chain's last atom (`direct_io`).
+    /// I/O in flight, the chain's last atom (`direct_io`).
     InFlight,
 }
 
@@ -425,7 +425,7 @@ fn run_atom(
         return Ok(denied);
     }
     if direct_io::candidate(nr, atom) {
-        match direct_io::issue(ctx, atom, &args, out, stop) {
+        match direct_io::issue(ctx, nr, atom, &args, out, stop) {
             Issued::InFlight => return Err(AtomError::InFlight),
             Issued::Done(result) => return Ok(result),
             Issued::Declined => {}

@@ -111,7 +111,7 @@ pub(crate) struct Context {
     /// the users' descriptors.
     pub(crate) held_refs: Atomic<u32>,
     pub(crate) stats: Stats,
-    /// Reads in flight with no thread (`direct_io`); each holds the file,
+    /// Reads and writes in flight with no thread (`direct_io`); each holds the file,
     /// so none is left when the context goes.
     #[pin]
     pub(crate) direct_io: DirectIo,

@@ -2,31 +2,35 @@
 
 // Copyright (C) 2026 The syslet authors.
 
-//! Thread-free I/O: a read that completes without a thread waiting for it.
+//! Thread-free I/O: a read or write that completes without a thread waiting
+//! for it.
 //!
-//! A `pread64` atom that ends its chain, on a file opened with `O_DIRECT`
-//! that can start a read without blocking (`FMODE_NOWAIT`: block devices,
-//! ext4, XFS...), is issued as an asynchronous kiocb from the task that runs
-//! the chain, as io_uring issues one: `IOCB_NOWAIT`, so the submission
-//! itself does not sleep. When the driver queues it (`-EIOCBQUEUED`) the
+//! A `pread64` or `preadv` atom that ends its chain, on a file opened with
+//! `O_DIRECT` that can start I/O without blocking (`FMODE_NOWAIT`: block
+//! devices, ext4, XFS...), or a `pwrite64` or `pwritev` of such a block
+//! device, is issued as an asynchronous kiocb from the task that runs the
+//! chain, as io_uring issues one: `IOCB_NOWAIT`, so the submission itself
+//! does not sleep. When the driver queues it (`-EIOCBQUEUED`) the
 //! chain is asynchronous at once, with no hand-off and no thread parked for
 //! it: the caller goes on with the next chain, or returns. The kiocb's
 //! callback, usually in interrupt context, writes the atom's result word,
 //! posts the chain's completion (waking a waiter straight from the device's
 //! completion) and lets go of the files; only unpinning the result word's
 //! page needs process context, and goes to the context's work item, which
-//! takes every read left for it at once.
+//! takes every one left for it at once.
 //!
-//! Everything that would make the read wait or behave differently keeps the
-//! usual path, where the read runs as a system call and a block hands off:
-//! another call, an atom after the read (or a skip on stop), a file without
-//! `O_DIRECT`, a read the driver would have to wait to start (`-EAGAIN`),
-//! a result word across two pages or not writable, a carrier (already a
+//! Everything that would make the I/O wait or behave differently keeps the
+//! usual path, where it runs as a system call and a block hands off:
+//! another call, an atom after it (or a skip on stop), a file without
+//! `O_DIRECT`, I/O the driver would have to wait to start (`-EAGAIN`), a
+//! write to a regular file (it holds the file system's freeze protection
+//! until it completes, `kiocb_end_write()`, which needs process context), a
+//! result word across two pages or not writable, a carrier (already a
 //! thread of its own) or a submission that may not go asynchronous. The
 //! caller's seccomp filters judge the call first, as for any atom.
 //!
 //! The result word's page is pinned at issue, so the callback writes it
-//! without the process's memory map. Each read in flight holds a
+//! without the process's memory map. Each I/O in flight holds a
 //! reference to the context's file (counted in `held_refs`, as a
 //! submission's own): the context outlives it, and its drop cancels the
 //! work item, which therefore never runs after the module's code is gone
@@ -67,40 +71,46 @@ use crate::{
     uapi, //
 };
 
-/// x86-64's `pread64`.
+/// x86-64's numbers of the calls that may go in flight.
 const NR_PREAD64: u32 = 17;
+const NR_PWRITE64: u32 = 18;
+const NR_PREADV: u32 = 295;
+const NR_PWRITEV: u32 = 296;
 // Not in the generated bindings (their `#define`s are casts):
 // include/linux/fs.h and include/uapi/linux/fs.h.
+const FMODE_READ: u32 = 1 << 0;
+const FMODE_WRITE: u32 = 1 << 1;
 const FMODE_PREAD: u32 = 1 << 3;
+const FMODE_PWRITE: u32 = 1 << 4;
 const FMODE_NOWAIT: u32 = 1 << 27;
 /// `IOCB_NOWAIT`, which is `RWF_NOWAIT`.
 const IOCB_NOWAIT: i32 = 0x8;
 
-/// Whether `atom`, running system call `nr`, may be a thread-free read: a
-/// `pread64` after which nothing of the chain can run.
+/// Whether `atom`, running system call `nr`, may be thread-free I/O: a
+/// positioned read or write after which nothing of the chain can run.
 pub(crate) fn candidate(nr: u32, atom: &uapi::syslet_atom) -> bool {
-    nr == NR_PREAD64 && atom.next == 0 && atom.flags & uapi::SYSLET_ATOM_SKIP_ON_STOP == 0
+    Call::of(nr).is_some() && atom.next == 0 && atom.flags & uapi::SYSLET_ATOM_SKIP_ON_STOP == 0
 }
 
 /// What [`issue`] did.
 pub(crate) enum Issued {
-    /// The read is in flight: its completion will be posted.
+    /// The I/O is in flight: its completion will be posted.
     InFlight,
-    /// The read finished (or failed) at once with this result.
+    /// The I/O finished (or failed) at once with this result.
     Done(i64),
-    /// Not a thread-free read: run the system call.
+    /// Not thread-free I/O: run the system call.
     Declined,
 }
 
 /// Where the chain's task may let its chain go asynchronous without a
 /// hand-off (implemented by `Takeover`).
 pub(crate) trait InFlight {
-    /// The chain running is about to be completed later by its read: the
-    /// file of the context, which the read holds while in flight, or `None`
+    /// The chain running is about to be completed later by its I/O: the
+    /// file of the context, which the I/O holds while in flight, or `None`
     /// if the chain may not go asynchronous this way now. Reserves what a
     /// completion needs.
     fn begin(&self) -> Option<&File>;
-    /// The read did not go in flight after [`InFlight::begin`]: undoes it.
+    /// The I/O did not go in flight after [`InFlight::begin`]: undoes it.
     fn abandon(&self);
 }
 
@@ -171,19 +181,19 @@ impl Drop for ResultWord {
     }
 }
 
-/// One read in flight.
+/// One read or write in flight.
 struct Io {
     kiocb: bindings::kiocb,
-    /// The next read on the completed stack.
+    /// The next one on the stack of those released.
     next: *mut Io,
     /// The context, alive as long as `ctx_file`.
     ctx: *const Context,
     /// A reference to the context's file, counted in `held_refs`.
     ctx_file: ARef<File>,
-    /// The file read; `kiocb.ki_filp` points to it.
+    /// The file read or written; `kiocb.ki_filp` points to it.
     _target: ARef<File>,
     word: Option<ResultWord>,
-    /// The chain's outcome as the read started, and the atom's flags.
+    /// The chain's outcome as the I/O started, and the atom's flags.
     outcome: Outcome,
     atom_flags: u32,
 }
@@ -197,17 +207,17 @@ impl Drop for Io {
     }
 }
 
-/// The thread-free reads of one context.
+/// The thread-free I/O of one context.
 #[pin_data(PinnedDrop)]
 pub(crate) struct DirectIo {
     /// Runs [`release_work`].
     #[pin]
     work: Opaque<bindings::work_struct>,
-    /// Reads completed whose result word's page is still pinned: a
+    /// I/O completed whose result word's page is still pinned: a
     /// lock-free stack, pushed from interrupt context, taken whole by the
     /// work item.
     released: Atomic<*mut Io>,
-    /// Reads in flight, for fdinfo.
+    /// I/O in flight, for fdinfo.
     in_flight: Atomic<u32>,
 }
 
@@ -240,7 +250,7 @@ impl DirectIo {
         })
     }
 
-    /// Reads in flight now.
+    /// I/O in flight now.
     pub(crate) fn in_flight(&self) -> u32 {
         self.in_flight.load(Relaxed)
     }
@@ -249,44 +259,156 @@ impl DirectIo {
 #[pinned_drop]
 impl PinnedDrop for DirectIo {
     fn drop(self: Pin<&mut Self>) {
-        // Every read in flight held the context's file, so none is left;
+        // Every I/O in flight held the context's file, so none is left;
         // the work item may still be returning from the last one.
         // SAFETY: an initialised work item that lives until this returns.
         unsafe { bindings::cancel_work_sync(self.work.get()) };
     }
 }
 
-/// Issues `atom` (`pread64`, a [`candidate`]) with the resolved `args` as a
-/// thread-free read; `outcome` is the chain's so far.
+/// Which way a call moves data, and whether through an iovec array.
+#[derive(Clone, Copy)]
+struct Call {
+    write: bool,
+    vectored: bool,
+}
+
+impl Call {
+    fn of(nr: u32) -> Option<Self> {
+        let (write, vectored) = match nr {
+            NR_PREAD64 => (false, false),
+            NR_PWRITE64 => (true, false),
+            NR_PREADV => (false, true),
+            NR_PWRITEV => (true, true),
+            _ => return None,
+        };
+        Some(Self { write, vectored })
+    }
+}
+
+/// The user buffer(s) of a call, as an `iov_iter`; an iovec array that
+/// did not fit on the stack is freed with it. Only used while the I/O is
+/// issued: a direct read or write takes the pages it needs then.
+struct UserIter {
+    iter: bindings::iov_iter,
+    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
+    allocated: *mut bindings::iovec,
+}
+
+impl UserIter {
+    /// Imports `args[1]` and `args[2]` of `call`: a buffer and its length,
+    /// or an iovec array and its length. The total, or the errno the
+    /// system call would have returned.
+    fn import(self: Pin<&mut Self>, call: Call, args: &[u64; 6]) -> Result<usize, isize> {
+        // SAFETY: nothing here moves out of `self`; `iter` may point into
+        // `fast`, which is why `self` is pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let dir = if call.write {
+            bindings::ITER_SOURCE
+        } else {
+            bindings::ITER_DEST
+        } as i32;
+        if !call.vectored {
+            // SAFETY: `iter` is valid for writing; the buffer is a user
+            // address, which `import_ubuf` checks.
+            let ret = unsafe {
+                bindings::import_ubuf(
+                    dir,
+                    args[1] as *mut c_void,
+                    args[2] as usize,
+                    &mut this.iter,
+                )
+            };
+            return match ret {
+                0 => Ok(args[2] as usize),
+                e => Err(e as isize),
+            };
+        }
+        let Ok(segs) = u32::try_from(args[2]) else {
+            return Err(-(bindings::EINVAL as isize));
+        };
+        let mut iov = this.fast.as_mut_ptr();
+        // SAFETY: `fast` holds `UIO_FASTIOV` entries and stays where it is
+        // (pinned) while `iter` points into it; the array is a user
+        // address, which `import_iovec` checks.
+        let ret = unsafe {
+            bindings::import_iovec(
+                dir,
+                args[1] as *const bindings::iovec,
+                segs,
+                bindings::UIO_FASTIOV,
+                &mut iov,
+                &mut this.iter,
+            )
+        };
+        // NULL if `fast` sufficed, else an array of ours (also on error).
+        this.allocated = iov;
+        if ret < 0 {
+            Err(ret)
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
+impl Drop for UserIter {
+    fn drop(&mut self) {
+        // SAFETY: NULL or the array `import_iovec` allocated for us.
+        unsafe { bindings::kfree(self.allocated.cast()) };
+    }
+}
+
+/// Issues `atom` (a [`candidate`] running system call `nr`) with the
+/// resolved `args` as a thread-free read or write; `outcome` is the
+/// chain's so far.
 pub(crate) fn issue(
     ctx: &Context,
+    nr: u32,
     atom: &uapi::syslet_atom,
     args: &[u64; 6],
     outcome: &Outcome,
     via: &impl InFlight,
 ) -> Issued {
+    let Some(call) = Call::of(nr) else {
+        return Issued::Declined;
+    };
     let Ok(fd) = u32::try_from(args[0]) else {
         return Issued::Declined;
     };
-    let (buf, len, pos) = (args[1], args[2] as usize, args[3] as i64);
-    if len == 0 || pos < 0 {
+    // The offset, `pos_l` for the vectored calls (on 64-bit, `pos_h` adds
+    // nothing).
+    let pos = args[3] as i64;
+    if pos < 0 {
         return Issued::Declined;
     }
     let Ok(target) = LocalFile::fget(fd) else {
         return Issued::Declined;
     };
     // SAFETY: we are in an ioctl of the syslet device, which never holds
-    // an `fdget_pos` of another file; and the read takes no file position.
+    // an `fdget_pos` of another file; and the call takes no file position.
     let target = unsafe { LocalFile::assume_no_fdget_pos(target) };
     let filp = target.as_ptr();
     // SAFETY: `target` holds the file; `f_mode` and `f_iocb_flags` are set
     // at open (and by fcntl(F_SETFL), a plain store: a stale value only
-    // declines or issues one read as if set a moment earlier).
-    let (mode, iocb_flags) = unsafe { ((*filp).f_mode, (*filp).f_iocb_flags) };
-    if target.flags() & bindings::O_DIRECT == 0
-        || mode & FMODE_PREAD == 0
-        || mode & FMODE_NOWAIT == 0
-    {
+    // declines or issues one call as if set a moment earlier); `f_inode`
+    // and its mode never change.
+    let (mode, iocb_flags, imode) = unsafe {
+        (
+            (*filp).f_mode,
+            (*filp).f_iocb_flags,
+            (*(*filp).f_inode).i_mode,
+        )
+    };
+    // A write to a regular file holds the file system's freeze protection
+    // until it completes (`kiocb_end_write()`), which needs process
+    // context: only block devices write this way.
+    let may = if call.write {
+        mode & (FMODE_WRITE | FMODE_PWRITE) == FMODE_WRITE | FMODE_PWRITE
+            && u32::from(imode) & bindings::S_IFMT == bindings::S_IFBLK
+    } else {
+        mode & (FMODE_READ | FMODE_PREAD) == FMODE_READ | FMODE_PREAD
+    };
+    if !may || target.flags() & bindings::O_DIRECT == 0 || mode & FMODE_NOWAIT == 0 {
         return Issued::Declined;
     }
     let word = match atom.result {
@@ -296,6 +418,16 @@ pub(crate) fn issue(
             None => return Issued::Declined,
         },
     };
+    // SAFETY: all-zero is a valid `iov_iter` and iovec array (empty, no
+    // pointers followed) and a null array pointer; `import` fills them.
+    let mut iter = core::pin::pin!(unsafe { core::mem::zeroed::<UserIter>() });
+    match iter.as_mut().import(call, args) {
+        // The system call returns 0 at once.
+        Ok(0) => return Issued::Declined,
+        Ok(_) => {}
+        // As the system call fails: EFAULT, EINVAL...
+        Err(e) => return Issued::Done(e as i64),
+    }
     let Some(ctx_file) = via.begin() else {
         return Issued::Declined;
     };
@@ -321,42 +453,34 @@ pub(crate) fn issue(
         return Issued::Declined;
     };
     let io = KBox::into_raw(io);
-    // SAFETY: `io` is ours until the read is queued.
+    // SAFETY: `io` is ours until the call is queued.
     unsafe {
         let k = &mut (*io).kiocb;
         k.ki_filp = filp;
         k.ki_pos = pos;
-        k.ki_complete = Some(read_done);
+        k.ki_complete = Some(io_done);
         // As `init_sync_kiocb()`; the I/O priority is the caller's, which
         // the block layer applies when the bio is submitted here.
         k.ki_flags = iocb_flags as i32 | IOCB_NOWAIT;
     }
-    // SAFETY: an all-zero `iov_iter` is a valid destination for
-    // `import_ubuf`, which fills it.
-    let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
-    // SAFETY: `iter` is valid; the buffer is a user address, which
-    // `import_ubuf` checks.
-    let mut ret = unsafe {
-        bindings::import_ubuf(
-            bindings::ITER_DEST as i32,
-            buf as *mut c_void,
-            len,
-            &mut iter,
-        )
-    } as isize;
-    if ret == 0 {
-        ctx.direct_io.in_flight.add(1, Relaxed);
-        // SAFETY: `target` (in `io`) holds the file; the kiocb is set up
-        // and lives in `io` until its callback; `iter` describes the
-        // caller's buffer, current's memory map.
-        ret = unsafe { bindings::vfs_iocb_iter_read(filp, &mut (*io).kiocb, &mut iter) };
-        if ret == -(bindings::EIOCBQUEUED as isize) {
-            // `io` belongs to the callback from now on.
-            Stats::bump(&ctx.stats.direct_io);
-            return Issued::InFlight;
+    ctx.direct_io.in_flight.add(1, Relaxed);
+    // SAFETY: `target` (in `io`) holds the file; the kiocb is set up and
+    // lives in `io` until its callback; `iter` describes the caller's
+    // buffers, in current's memory map, and outlives the call.
+    let ret = unsafe {
+        let iter = &mut iter.as_mut().get_unchecked_mut().iter;
+        if call.write {
+            bindings::vfs_iocb_iter_write(filp, &mut (*io).kiocb, iter)
+        } else {
+            bindings::vfs_iocb_iter_read(filp, &mut (*io).kiocb, iter)
         }
-        ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
+    };
+    if ret == -(bindings::EIOCBQUEUED as isize) {
+        // `io` belongs to the callback from now on.
+        Stats::bump(&ctx.stats.direct_io);
+        return Issued::InFlight;
     }
+    ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
     // Not queued: the callback will not run.
     // SAFETY: from `KBox::into_raw` above, and nobody else has it.
     drop(unsafe { KBox::from_raw(io) });
@@ -365,12 +489,11 @@ pub(crate) fn issue(
         r if r == -(bindings::EAGAIN as isize) || r == -(bindings::EOPNOTSUPP as isize) => {
             Issued::Declined
         }
-        // `import_ubuf`'s errors are the system call's; so is the rest.
         r => Issued::Done(r as i64),
     }
 }
 
-/// The kiocb's callback: the read in `iocb` finished with `ret`. Usually
+/// The kiocb's callback: the I/O in `iocb` finished with `ret`. Usually
 /// interrupt context. Writes the result word and posts the completion here,
 /// so the waiter is woken straight from the device's completion, as
 /// io_uring's would be; what needs process context (unpinning the word's
@@ -378,8 +501,9 @@ pub(crate) fn issue(
 ///
 /// # Safety
 ///
-/// Called by the file's read only, once, for a kiocb [`issue`] queued.
-unsafe extern "C" fn read_done(iocb: *mut bindings::kiocb, ret: c_long) {
+/// Called by the file's read or write only, once, for a kiocb [`issue`]
+/// queued.
+unsafe extern "C" fn io_done(iocb: *mut bindings::kiocb, ret: c_long) {
     // SAFETY: `iocb` is the `kiocb` field of an `Io` issued by `issue`,
     // which is ours now.
     let io = unsafe { iocb.byte_sub(offset_of!(Io, kiocb)).cast::<Io>() };
@@ -436,7 +560,7 @@ unsafe extern "C" fn read_done(iocb: *mut bindings::kiocb, ret: c_long) {
     drop(keep);
 }
 
-/// The work item: releases every read on the stack (unpins its result
+/// The work item: releases every I/O on the stack (unpins its result
 /// word's page, drops its file references).
 ///
 /// # Safety

@@ -39,7 +39,7 @@ pub(crate) struct Stats {
     /// Spares sent away at a hand-off because they could not take the
     /// caller's context: another security identity or FPU image.
     pub(crate) retired: Atomic<u64>,
-    /// Reads issued with no thread waiting for them (`direct_io`).
+    /// Reads and writes issued with no thread waiting for them (`direct_io`).
     pub(crate) direct_io: Atomic<u64>,
     /// Chains stopped by `SYSLET_IOC_CANCEL`, and by a deadline.
     pub(crate) cancelled: Atomic<u64>,

@@ -84,9 +84,10 @@ struct syslet_query {
  */
 #define SYSLET_FEAT_CONCURRENT_BATCH	(1ULL << 7)
 /*
- * Thread-free reads: a chain whose last atom is a pread64 of a file opened
- * with O_DIRECT that can start a read without waiting goes asynchronous
- * without a hand-off, its read queued to the device (see SYSLET_IOC_SUBMIT).
+ * Thread-free I/O: a chain whose last atom is a pread64 or preadv of a file
+ * opened with O_DIRECT that can start a read without waiting, or a pwrite64
+ * or pwritev of such a block device, goes asynchronous without a hand-off,
+ * its I/O queued to the device (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_THREAD_FREE_IO	(1ULL << 8)
 
@@ -245,24 +246,26 @@ struct syslet_setup {
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL
  * also ends the submission (see SYSLET_OUTCOME_KILLED).
  *
- * Thread-free reads (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
- * is a pread64 (without SYSLET_ATOM_SKIP_ON_STOP) of a file opened with
- * O_DIRECT that can start a read without waiting (a block device, ext4,
- * XFS) goes asynchronous with no hand-off and no thread: once the seccomp
- * filters let the call run, the read is queued to the device from the task
- * running the chain (with IOCB_NOWAIT), and the submission goes on at once,
- * as after a hand-off (@done, @queued, the chains after it and where their
- * outcomes go are the same). When the device completes the read, a kernel
- * worker writes the atom's result word and posts the chain's completion;
- * its flags and stop flags are as for any chain. While in flight the read
+ * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
+ * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64 or preadv of a file opened
+ * with O_DIRECT that can start a read without waiting (a block device,
+ * ext4, XFS), or a pwrite64 or pwritev of such a block device, goes
+ * asynchronous with no hand-off and no thread: once the seccomp filters let
+ * the call run, the I/O is queued to the device from the task running the
+ * chain (with IOCB_NOWAIT), and the submission goes on at once, as after a
+ * hand-off (@done, @queued, the chains after it and where their outcomes go
+ * are the same). When the device completes it, the atom's result word is
+ * written and the chain's completion posted, from the device's completion;
+ * its flags and stop flags are as for any chain. While in flight the I/O
  * cannot be stopped: SYSLET_IOC_CANCEL does not find it and its deadline
  * does not end it. It takes the usual path (a system call, which may hand
- * off) when the read cannot start without waiting (the driver says EAGAIN),
- * when its result word is not writable or crosses a page, in a
- * SYSLET_SUBMIT_SYNC_ONLY submission, and on a carrier. Errors the read
- * meets before it is queued (EINVAL, EFAULT, ...) end the chain at once, as
- * the system call's. Unlike the system call, such a read is not counted in
- * the thread's /proc/<pid>/io and raises no fsnotify access event.
+ * off) when the I/O cannot start without waiting (the driver says EAGAIN),
+ * for a write to a regular file, when the result word is not writable or
+ * crosses a page, in a SYSLET_SUBMIT_SYNC_ONLY submission, and on a
+ * carrier. Errors met before the I/O is queued (EINVAL, EFAULT, ...) end
+ * the chain at once, as the system call's. Unlike the system call, such
+ * I/O is not counted in the thread's /proc/<pid>/io and raises no fsnotify
+ * event.
  *
  * 32-bit (compat) callers are not served: every ioctl fails with ENOTTY.
  *

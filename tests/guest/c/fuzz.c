@@ -4,7 +4,7 @@
  * chains and ioctl arguments (bad, unaligned and kernel pointers, loops,
  * random flags and reserved bits, refused and unknown system call numbers,
  * random batch sizes), chains that block and go asynchronous, O_DIRECT reads
- * of null_blk that go in flight with no thread, random ring
+ * and writes of null_blk that go in flight with no thread, random ring
  * indices written by user space, the ring unmapped and mapped again while
  * chains are in flight, and another thread that swaps the descriptor for
  * /dev/null or a fresh context mid-submission. Every call must return a
@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <syslet.h>
 
 #include "tap.h"
@@ -112,17 +113,25 @@ static void blocking_atom(struct syslet_atom *a)
 static int direct_fd = -1;
 static char direct_buf[4][4096] __attribute__((aligned(4096)));
 
-/* A chain of one pread64 of the device: mostly a read that goes in flight,
- * else an unaligned, oversized or misplaced one. The buffer is never one a
- * read could overrun: ours, or an address that cannot be written. */
+static struct iovec direct_iov[4];
+
+/* A chain of one pread64, pwrite64, preadv or pwritev of the device: mostly
+ * one that goes in flight, else an unaligned, oversized or misplaced one.
+ * The buffers are never ones a read could overrun: ours (the iovecs point
+ * into them), or addresses that cannot be written. */
 static void direct_atom(struct syslet_atom *a, unsigned int c)
 {
+	const uint64_t nrs[] = { SYS_pread64, SYS_pwrite64, SYS_preadv, SYS_pwritev };
 	const uint64_t bad[] = { 0, 8, 0xffff888000000000ULL, (uint64_t)-4096 };
-	uint64_t buf = (rnd() % 8) ? syslet_ptr(direct_buf[c % 4]) : pick(bad, 4);
-	uint64_t len = (rnd() % 8) ? 4096 : rnd() % 4096;
+	uint64_t nr = pick(nrs, 4), vectored = nr == SYS_preadv || nr == SYS_pwritev;
+	uint64_t buf = (rnd() % 8) ? (vectored ? syslet_ptr(direct_iov) : syslet_ptr(direct_buf[c % 4]))
+				   : pick(bad, 4);
+	uint64_t len = vectored ? 1 + rnd() % 4 : (rnd() % 8) ? 4096 : rnd() % 4096;
 	uint64_t off = (rnd() % 8) ? (rnd() % 1024) * 4096 : rnd();
 
-	syslet_atom_prep(a, SYS_pread64, direct_fd, buf, len, off, 0, 0);
+	for (int i = 0; i < 4; i++)
+		direct_iov[i] = (struct iovec){ direct_buf[i], (rnd() % 8) ? 4096 : rnd() % 4096 };
+	syslet_atom_prep(a, (__u32)nr, direct_fd, buf, len, off, 0, 0);
 	a->flags = (rnd() % 4) ? 0 : (__u32)(rnd() & 0x1f00);
 	a->result = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : (rnd() % 2 ? 0 : some_address());
 	a->cookie = rnd();
@@ -172,7 +181,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		direct_fd = open("/dev/nullb0", O_RDONLY | O_DIRECT);
+		direct_fd = open("/dev/nullb0", O_RDWR | O_DIRECT);
 		if (tap_become_nobody() != 0)
 			_exit(3);
 		fuzz_loop(s0, n, rep);
