@@ -39,11 +39,11 @@ fetch_log=$(mktemp)
 fetch_pid=$!
 
 command -v rustup >/dev/null || die "rustup not found (the Rust toolchain is a prerequisite)"
-if ! rustup component list --installed | grep -q '^rust-src'; then
+if ! rustup component list --installed | grep '^rust-src' >/dev/null; then
 	log "rustup component add rust-src"
 	rustup component add rust-src
 fi
-if ! rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$'; then
+if ! rustup target list --installed | grep '^x86_64-unknown-linux-musl$' >/dev/null; then
 	log "rustup target add x86_64-unknown-linux-musl"
 	rustup target add x86_64-unknown-linux-musl
 fi

@@ -80,7 +80,7 @@ fetch_source
 CONFIGURE_FLAGS=(--disable-native --disable-shm --disable-numa --disable-rdma --disable-rados
 	--disable-rbd --disable-http --disable-gfapi --disable-libnfs --disable-pmem --disable-xnvme
 	--disable-libzbc --disable-tcmalloc --disable-dfs --disable-lex)
-gcc_version=$(gcc --version | head -n1)
+gcc_version=$(gcc --version | sed -n 1p)
 fio_key=$(printf '%s\n' "$FIO_PKG_VERSION" "${CONFIGURE_FLAGS[*]}" "$gcc_version" |
 	sha256sum | cut -c1-16)
 build="$FIO_ROOT/build-$fio_key"

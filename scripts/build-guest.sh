@@ -26,8 +26,10 @@ CFLAGS=(-static -O2 -g -Wall -Wextra -Werror -pthread
 	-I"$REPO/include/uapi" -I"$REPO/user/c" -I"$REPO/tests/guest/c")
 for c in "$REPO"/tests/guest/c/*.c; do
 	exe="$bin/c-$(basename "$c" .c)"
-	if [[ ! "$exe" -nt "$c" ]] || find "$REPO/include" "$REPO/user/c" "$REPO/tests/guest/c" \
-		-name '*.h' -newer "$exe" | grep -q .; then
+	# Not "find | grep -q": under pipefail, find killed by SIGPIPE would
+	# read as "no newer header".
+	if [[ ! "$exe" -nt "$c" ]] || [[ -n "$(find "$REPO/include" "$REPO/user/c" \
+		"$REPO/tests/guest/c" -name '*.h' -newer "$exe")" ]]; then
 		gcc "${CFLAGS[@]}" -o "$exe" "$c"
 	fi
 done

@@ -15,8 +15,8 @@ source "$(dirname "$0")/lib.sh"
 
 flavour="${1:-}"
 case "$flavour" in
-release | rt-release) make_args=() ; cc_version=$(gcc --version | head -n1) ;;
-debug | rt) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | head -n1) ;;
+release | rt-release) make_args=() ; cc_version=$(gcc --version | sed -n 1p) ;;
+debug | rt) make_args=("LLVM=-$LLVM_VERSION") ; cc_version=$("clang-$LLVM_VERSION" --version | sed -n 1p) ;;
 *) die "usage: $0 release|debug|rt|rt-release" ;;
 esac
 

@@ -17,7 +17,7 @@ command -v mkfs.ext4 >/dev/null || PATH="$PATH:/usr/sbin:/sbin"
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (Debian package e2fsprogs)"
 key=$({
 	sha256sum "$0"
-	mkfs.ext4 -V 2>&1 | head -1
+	mkfs.ext4 -V 2>&1 | sed -n 1p
 } | sha256sum | cut -c1-16)
 dir="$SYSLET_CACHE/tree-image"
 img="$dir/tree-$key.img.gz"

@@ -57,7 +57,7 @@ log "unpacking $deb"
 rm -rf "$tree" "$tree.tmp"
 mkdir -p "$tree.tmp"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tree.tmp" --wildcards '*.tar.xz'
-tarball=$(find "$tree.tmp" -name 'linux-source-*.tar.xz' | head -n1)
+tarball=$(find "$tree.tmp" -name 'linux-source-*.tar.xz' | sed -n 1p)
 [[ -n "$tarball" ]] || die "no source tarball inside $deb"
 tar -xJf "$tarball" -C "$tree.tmp"
 mv "$tree.tmp"/linux-source-"$KERNEL_SERIES" "$tree"

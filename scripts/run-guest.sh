@@ -40,7 +40,7 @@ pick_accel() {
 		return
 	fi
 	local key cache
-	key=$({ uname -r; qemu-system-x86_64 --version | head -n1; grep -m1 'model name' /proc/cpuinfo; } |
+	key=$({ uname -r; qemu-system-x86_64 --version | sed -n 1p; grep -m1 'model name' /proc/cpuinfo; } |
 		sha256sum | cut -c1-16)
 	cache="$SYSLET_CACHE/accel-$key"
 	if [[ ! -f "$cache" ]]; then
