@@ -235,13 +235,13 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
 /// The caller's seccomp filters on system call `nr`: `None` if it may run,
 /// else the result it has instead.
 fn seccomp(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<Option<i64>, AtomError> {
-    let args: [usize; 6] = args.map(|a| a as usize);
     let mut denied: c_long = 0;
-    // SAFETY: `args` is an array of six `unsigned long`s that lives across
-    // the call, and `denied` is a valid place for the returned value. The
-    // number was checked against the allowlist above, so it fits an `int`.
+    // SAFETY: `args` is an array of six `unsigned long`s (see
+    // `as_c_ulongs`) that lives across the call, and `denied` is a valid
+    // place for the returned value. The number was checked against the
+    // allowlist above, so it fits an `int`.
     let verdict =
-        unsafe { bindings::seccomp_check_syscall(nr as i32, args.as_ptr(), &mut denied) };
+        unsafe { bindings::seccomp_check_syscall(nr as i32, as_c_ulongs(args), &mut denied) };
     if verdict as u32 != bindings::SECCOMP_CHECK_RUN {
         Stats::bump(&ctx.stats.seccomp_denied);
         if verdict as u32 == bindings::SECCOMP_CHECK_KILLED {
@@ -253,15 +253,24 @@ fn seccomp(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<Opti
     Ok(None)
 }
 
+/// The six arguments as C's `unsigned long[6]`, in place: on x86-64, the
+/// only architecture built, `unsigned long` is a `u64` (checked at build
+/// time). Converting them one by one cost every atom tens of instructions.
+fn as_c_ulongs(args: &[u64; 6]) -> *const c_ulong {
+    const _: () = assert!(size_of::<c_ulong>() == size_of::<u64>());
+    const _: () = assert!(core::mem::align_of::<c_ulong>() == core::mem::align_of::<u64>());
+    args.as_ptr().cast()
+}
+
 /// Runs system call `nr`, which the allowlist and seccomp let run.
 fn exec(nr: u32, args: &[u64; 6]) -> i64 {
-    let args: [usize; 6] = args.map(|a| a as usize);
-    // SAFETY: an allowed system call takes its arguments from the six values
+    // SAFETY: `args` is an array of six `unsigned long`s (`as_c_ulongs`);
+    // an allowed system call takes its arguments from the six values
     // given, none of them works on the caller's register frame (see
     // `policy`), and we are in process context inside the caller's ioctl.
     // `restart_syscall` takes no argument and runs the restart block the
     // interrupted call of this atom just set.
-    (unsafe { bindings::arch_syscall_exec(nr, args.as_ptr()) }) as i64
+    (unsafe { bindings::arch_syscall_exec(nr, as_c_ulongs(args)) }) as i64
 }
 
 /// Runs the chain that starts at user address `first`; `stop` says when
