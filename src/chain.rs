@@ -186,6 +186,7 @@ pub(crate) trait Stop {
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
+#[inline]
 fn stops(flags: u32, result: i64) -> bool {
     (flags & uapi::SYSLET_ATOM_STOP_NONZERO != 0 && result != 0)
         || (flags & uapi::SYSLET_ATOM_STOP_ZERO != 0 && result == 0)
@@ -234,6 +235,7 @@ fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64,
 
 /// The caller's seccomp filters on system call `nr`: `None` if it may run,
 /// else the result it has instead.
+#[inline]
 fn seccomp(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<Option<i64>, AtomError> {
     let mut denied: c_long = 0;
     // SAFETY: `args` is an array of six `unsigned long`s (see
