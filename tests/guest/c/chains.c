@@ -14,6 +14,7 @@
 #include <syslet.h>
 #include <time.h>
 
+#include "filter.h"
 #include "tap.h"
 
 static int open_ctx(void)
@@ -486,21 +487,6 @@ TEST(context_used_from_a_forked_child_is_ebadfd)
 	/* The owner still can. */
 	o = run(fd, &a);
 	CHECK_EQ(o.result, getpid());
-}
-
-/* Installs a filter that answers @nr with @action; all else is allowed. */
-static void install_filter(int nr, __u32 action)
-{
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, action),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
 }
 
 TEST(seccomp_errno_filter_applies_to_atoms)

@@ -9,8 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -18,6 +16,7 @@
 #include <sys/uio.h>
 #include <syslet.h>
 
+#include "filter.h"
 #include "nap.h"
 #include "tap.h"
 
@@ -322,21 +321,6 @@ TEST(a_buffered_read_takes_the_usual_path)
 	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
 }
 
-/* Installs a filter that answers pread64 with @action. */
-static void filter_pread(__u32 action)
-{
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pread64, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, action),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
-}
-
 /* The caller's seccomp filters judge the read before it is queued. */
 TEST(seccomp_judges_a_direct_read_first)
 {
@@ -346,7 +330,7 @@ TEST(seccomp_judges_a_direct_read_first)
 	int dev = open_dev();
 
 	spare_ctx_open(&c, 1, 0);
-	filter_pread(SECCOMP_RET_ERRNO | EACCES);
+	install_filter(SYS_pread64, SECCOMP_RET_ERRNO | EACCES);
 	read_atom(&a, dev, 6);
 	CHECK_EQ(syslet_run(c.fd, &a, &o), 1);
 	CHECK_EQ(o.result, -EACCES);
