@@ -120,7 +120,7 @@ pub(crate) trait InFlight {
 ///
 /// # Invariants
 ///
-/// `page` is a page pinned by `pin_user_pages_fast(FOLL_WRITE)`, unpinned
+/// `page` is a page pinned by `pin_user_pages_fast()` for writing, unpinned
 /// only by `Drop`; `offset` + 8 <= `PAGE_SIZE`.
 struct ResultWord {
     page: *mut bindings::page,
@@ -129,7 +129,11 @@ struct ResultWord {
 
 impl ResultWord {
     /// Pins the page of the `__s64` at user address `addr`, if it lies in
-    /// one page and can be written.
+    /// one page and can be written. `FOLL_LONGTERM` (the pin lasts as long
+    /// as the I/O) refuses a page of a file mapping that needs dirty
+    /// tracking: writing it behind the file system's back, as the callback
+    /// would, is what the kernel forbids long pins for. Such a word takes
+    /// the system call path, which writes it through the page tables.
     fn pin(addr: u64) -> Option<Self> {
         let addr = usize::try_from(addr).ok()?;
         let offset = addr % PAGE_SIZE;
@@ -143,7 +147,7 @@ impl ResultWord {
             bindings::pin_user_pages_fast(
                 (addr - offset) as c_ulong,
                 1,
-                bindings::FOLL_WRITE,
+                bindings::FOLL_WRITE | bindings::FOLL_LONGTERM,
                 &mut page,
             )
         };

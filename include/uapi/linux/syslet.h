@@ -260,12 +260,13 @@ struct syslet_setup {
  * cannot be stopped: SYSLET_IOC_CANCEL does not find it and its deadline
  * does not end it. It takes the usual path (a system call, which may hand
  * off) when the I/O cannot start without waiting (the driver says EAGAIN),
- * for a write to a regular file, when the result word is not writable or
- * crosses a page, in a SYSLET_SUBMIT_SYNC_ONLY submission, and on a
- * carrier. Errors met before the I/O is queued (EINVAL, EFAULT, ...) end
- * the chain at once, as the system call's. Unlike the system call, such
- * I/O is not counted in the thread's /proc/<pid>/io and raises no fsnotify
- * event.
+ * for a write to a regular file, when the result word is not writable,
+ * crosses a page or lies in a shared mapping of a file whose writes the
+ * kernel tracks (anything but tmpfs and anonymous memory, in practice), in a
+ * SYSLET_SUBMIT_SYNC_ONLY submission, and on a carrier. Errors met before
+ * the I/O is queued (EINVAL, EFAULT, ...) end the chain at once, as the
+ * system call's. Unlike the system call, such I/O is not counted in the
+ * thread's /proc/<pid>/io and raises no fsnotify event.
  *
  * 32-bit (compat) callers are not served: every ioctl fails with ENOTTY.
  *
