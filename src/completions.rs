@@ -220,12 +220,18 @@ impl Completions {
         let ring = self.ring.as_ref();
         let mut st = self.state.lock();
         let mut freed = ring.map_or(0, |r| st.flush(r));
-        let direct = st.overflow.len == 0
-            && match ring {
-                Some(ring) => ring.room(st.tail) > 0 && ring.push(&mut st.tail, &outcome).is_ok(),
-                None => false,
-            };
-        if direct {
+        let to_ring = st.overflow.len == 0 && ring.is_some_and(|r| r.room(st.tail) > 0);
+        // Traced before user space can see it: a program that reaps it and
+        // goes on must find its event before those of what it does next.
+        trace::syslet_complete(
+            outcome.cookie,
+            outcome.result,
+            outcome.flags,
+            outcome.atoms_run,
+            !to_ring,
+        );
+        let pushed = to_ring && ring.is_some_and(|r| r.push(&mut st.tail, &outcome).is_ok());
+        if pushed {
             freed += 1;
         } else if !st.overflow.push(outcome) {
             // Cannot happen: every posted completion holds a place, and the
@@ -236,13 +242,6 @@ impl Completions {
                 pr_err!("syslet: out of memory: a completion is lost\n");
             }
         }
-        trace::syslet_complete(
-            outcome.cookie,
-            outcome.result,
-            outcome.flags,
-            outcome.atoms_run,
-            !direct,
-        );
         let overflow = st.overflow.len as u32;
         if let Some(ring) = ring {
             ring.set_overflow(overflow);

@@ -46,6 +46,14 @@ static int tracefs_ready(void)
 static void trace_start(void)
 {
 	CHECK_EQ(tap_write_file(TRACEFS "/tracing_on", "0"), 0);
+	/*
+	 * The tests read events in order across tasks on two CPUs: the
+	 * default clock is per CPU, and the merged trace can put an event of
+	 * one CPU before an earlier one of the other (once, a completion
+	 * after the submission the program made on seeing it). The global
+	 * clock is one for all CPUs.
+	 */
+	CHECK_EQ(tap_write_file(TRACEFS "/trace_clock", "global"), 0);
 	CHECK_EQ(tap_write_file(TRACEFS "/events/enable", "0"), 0);
 	CHECK_EQ(tap_write_file(TRACEFS "/events/syslet/enable", "1"), 0);
 	int f = open(TRACEFS "/trace", O_WRONLY | O_TRUNC);
