@@ -50,6 +50,17 @@ static long stat_of(int fd, const char *name)
 	return syslet_fdinfo_value(fd, name);
 }
 
+/* Runs the chain that starts at @a in @c: its outcome, whether it ran
+ * synchronously or went asynchronous the usual way (a hand-off). */
+static struct syslet_outcome run_either_way(struct spare_ctx *c, struct syslet_atom *a)
+{
+	struct syslet_outcome o;
+
+	if (syslet_run(c->fd, a, &o) == 0)
+		CHECK_EQ(syslet_wait_reap(c->fd, &c->ring, &o, 1, 1, WAIT_NS), 1);
+	return o;
+}
+
 TEST(the_feature_is_reported)
 {
 	struct syslet_query q;
@@ -260,8 +271,7 @@ TEST(a_write_to_a_regular_file_takes_the_usual_path)
 		return;
 	}
 	syslet_atom_prep(&a, SYS_pwrite64, f, syslet_ptr(bufs[11]), BS, 0, 0, 0);
-	if (syslet_run(c.fd, &a, &o) == 0)
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	o = run_either_way(&c, &a);
 	CHECK_EQ(o.result, BS);
 	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
 	unlink("/tmp/direct-file");
@@ -295,8 +305,7 @@ TEST(a_read_with_an_atom_after_it_takes_the_usual_path)
 	syslet_atom_prep(&a[1], SYS_getpid, 0, 0, 0, 0, 0, 0);
 	syslet_atom_link(&a[0], &a[1]);
 	a[1].cookie = 2;
-	if (syslet_run(c.fd, &a[0], &o) == 0)
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	o = run_either_way(&c, &a[0]);
 	CHECK_EQ(o.cookie, 2);
 	CHECK_EQ(o.result, getpid());
 	CHECK_EQ(o.atoms_run, 2);
@@ -315,8 +324,7 @@ TEST(a_buffered_read_takes_the_usual_path)
 	CHECK(dev >= 0);
 	spare_ctx_open(&c, 1, 0);
 	read_atom(&a, dev, 5);
-	if (syslet_run(c.fd, &a, &o) == 0)
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	o = run_either_way(&c, &a);
 	CHECK_EQ(o.result, BS);
 	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
 }
@@ -373,8 +381,7 @@ TEST(bad_reads_fail_as_the_system_call_would)
 	CHECK(ro != MAP_FAILED);
 	read_atom(&a, dev, 7);
 	syslet_atom_result(&a, ro);
-	if (syslet_run(c.fd, &a, &o) == 0)
-		CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	o = run_either_way(&c, &a);
 	CHECK_EQ(o.result, -EFAULT);
 	CHECK(o.flags & SYSLET_OUTCOME_ABORTED);
 	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
