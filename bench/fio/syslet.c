@@ -11,18 +11,22 @@
  * How an io_u runs: queue() submits a chain of one pread64/pwrite64 (or
  * fsync/fdatasync) atom on the caller's own task. If the call does not
  * block, the ioctl returns with the outcome and the io_u is complete
- * (FIO_Q_COMPLETED): no ring, no second crossing. If it blocks, a parked
- * spare thread takes the job's user context over and queue() returns
- * FIO_Q_QUEUED while the blocked task finishes the read in the kernel and
- * posts the outcome to the mmap'd ring; getevents() reaps the ring, waiting
- * in SYSLET_IOC_WAIT when fewer than fio's minimum are there.
+ * (FIO_Q_COMPLETED): no ring, no second crossing. On a file opened with
+ * O_DIRECT (fio's direct=1) a read, or a write to a block device, goes in
+ * flight with no thread at all (SYSLET_FEAT_THREAD_FREE_IO): queue()
+ * returns FIO_Q_QUEUED and the device's completion posts the outcome to the
+ * mmap'd ring. Otherwise, if the call blocks, a parked spare thread takes
+ * the job's user context over and queue() returns FIO_Q_QUEUED while the
+ * blocked task finishes the call in the kernel and posts its outcome.
+ * getevents() reaps the ring, waiting in SYSLET_IOC_WAIT when fewer than
+ * fio's minimum are there.
  *
  * With SYSLET_FIO_BATCH=1 in the environment (run.sh's "syslet-batch"),
  * queue() only prepares the atom and commit() submits every io_u fio
- * queued since the last commit in one ioctl: with concurrent batches
- * (SYSLET_FEAT_CONCURRENT_BATCH) each read of the batch that blocks has a
- * task of its own, and the reads before the first that blocked complete
- * synchronously (getevents() reports them first). Without it, one chain
+ * queued since the last commit in one ioctl: each read of the batch goes
+ * in flight with no thread, or, if it blocks, on a task of its own
+ * (SYSLET_FEAT_CONCURRENT_BATCH); the reads before the first that went
+ * asynchronous complete synchronously (getevents() reports them first). Without it, one chain
  * per ioctl, as before concurrent batches, when a batch's rest ran behind
  * its first blocked chain.
  */
