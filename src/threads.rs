@@ -713,9 +713,11 @@ pub(crate) struct Takeover<'a> {
     /// flight).
     prereserved: Cell<bool>,
     /// What the caller's submission reports, once a chain of it went
-    /// asynchronous without a hand-off (a read in flight, `direct_io`);
-    /// with the places that reserved, until the read is in flight.
+    /// asynchronous without a hand-off (I/O in flight, `direct_io`).
     reported: Cell<Option<(u32, u32)>>,
+    /// The places the `InFlight::begin` of the chain running reserved when
+    /// it set `reported`, for `InFlight::abandon` to give back if its I/O
+    /// did not go in flight after all; `None` otherwise.
     fresh: Cell<Option<u32>>,
     /// Whether the submission may go asynchronous at all.
     may_go_async: bool,
