@@ -426,10 +426,41 @@ static void issue_costs(void)
 	printf("data io-issue-syslet 1 %.0f\ndata io-issue-io_uring 1 %.0f\n", a.median, b.median);
 }
 
+/*
+ * SYSLET_BENCH_ONLY=METHOD:DEPTH runs one row alone (scripts/profile.sh
+ * profiles it); METHOD is pool, io_uring, syslet, syslet-batch,
+ * syslet-1call, or none for nothing at all.
+ */
+static void run_only(const char *only)
+{
+	char method[32];
+	int qd = 0;
+
+	if (sscanf(only, "%31[^:]:%d", method, &qd) < 1 || qd < 0 || qd > MAX_QD) {
+		printf("SYSLET_BENCH_ONLY=%s: not METHOD:DEPTH\n", only);
+		exit(1);
+	}
+	if (!strcmp(method, "pool"))
+		run_pool(qd);
+	else if (!strcmp(method, "io_uring"))
+		run_uring(qd);
+	else if (!strcmp(method, "syslet"))
+		run_syslet(qd);
+	else if (!strcmp(method, "syslet-batch"))
+		run_syslet_batch(qd, false);
+	else if (!strcmp(method, "syslet-1call"))
+		run_syslet_batch(qd, true);
+	else if (strcmp(method, "none"))
+		printf("SYSLET_BENCH_ONLY: no method %s\n", method);
+	/* The reads done, which the profile divides by. */
+	printf("data reads-done %ld\n", strcmp(method, "none") ? nlat : 0);
+}
+
 void bench_blockdev(void)
 {
 	static const int depths[] = { 1, 8, 32, 128 };
 	const char *env = getenv("SYSLET_BENCH_SECONDS");
+	const char *only = getenv("SYSLET_BENCH_ONLY");
 
 	seconds = env ? atof(env) : 2.0;
 	dev = open("/dev/nullb0", O_RDONLY | O_DIRECT);
@@ -444,15 +475,19 @@ void bench_blockdev(void)
 		abort();
 	printf("## blocking I/O: random %d-byte O_DIRECT reads of null_blk, %.1f s each\n", BS,
 	       seconds);
-	run_pread();
-	issue_costs();
-	for (unsigned int d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
-		run_pool(depths[d]);
-		run_uring(depths[d]);
-		run_syslet(depths[d]);
-		if (depths[d] > 1) {
-			run_syslet_batch(depths[d], false);
-			run_syslet_batch(depths[d], true);
+	if (only) {
+		run_only(only);
+	} else {
+		run_pread();
+		issue_costs();
+		for (unsigned int d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
+			run_pool(depths[d]);
+			run_uring(depths[d]);
+			run_syslet(depths[d]);
+			if (depths[d] > 1) {
+				run_syslet_batch(depths[d], false);
+				run_syslet_batch(depths[d], true);
+			}
 		}
 	}
 	printf("\n");

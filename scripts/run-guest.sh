@@ -68,7 +68,7 @@ guest_env() {
 	local v
 	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
 	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
-		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_RTLAT_TRACE SYSLET_RTLAT_TRACER SYSLET_RTLAT_FUNCTIONS SYSLET_RTLAT_SAMPLES SYSLET_BENCH_SECONDS SYSLET_WALK_ROUNDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP FIO_ENGINES FIO_DEPTHS; do
+		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_BENCH_ONLY SYSLET_KALLSYMS SYSLET_RTLAT_TRACE SYSLET_RTLAT_TRACER SYSLET_RTLAT_FUNCTIONS SYSLET_RTLAT_SAMPLES SYSLET_BENCH_SECONDS SYSLET_WALK_ROUNDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP FIO_ENGINES FIO_DEPTHS; do
 		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
 	done
 	echo
@@ -90,7 +90,11 @@ use_icount="${SYSLET_ICOUNT:-0}"
 [[ "$mode" == bench ]] && use_icount="${SYSLET_ICOUNT:-1}"
 [[ "$use_icount" == 1 && "$accel" == tcg ]] && icount=(-icount shift=0,sleep=off)
 
-qemu=(qemu-system-x86_64 -accel "$accel" "${icount[@]}" -cpu "$cpu" -smp 2 -m "$mem"
+# scripts/profile.sh counts the kernel's instructions with a TCG plugin.
+plugin=()
+[[ -n "${SYSLET_QEMU_PLUGIN:-}" ]] && plugin=(-plugin "$SYSLET_QEMU_PLUGIN")
+
+qemu=(qemu-system-x86_64 -accel "$accel" "${icount[@]}" "${plugin[@]}" -cpu "$cpu" -smp 2 -m "$mem"
 	-nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 oops=panic loglevel=6 SYSLET_MODE=$mode $cmdline_extra $(guest_env)")
@@ -131,7 +135,8 @@ if [[ "$mode" == demo || "$mode" == bench ]]; then
 		exit 1
 	fi
 	log "$mode finished; the whole console is in ${console#"$REPO"/}"
-	if [[ "$mode" == bench ]]; then
+	# scripts/profile.sh keeps docs/bench/ as it is.
+	if [[ "$mode" == bench && "${SYSLET_BENCH_REPORT:-1}" == 1 ]]; then
 		"$REPO/scripts/bench-report.py" "$results" "$console" \
 			"$accel${icount[*]:+ ${icount[*]}}"
 	fi
