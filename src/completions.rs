@@ -108,6 +108,11 @@ impl State {
     /// Moves overflowed completions into `ring` while it has room.
     /// Returns how many moved.
     fn flush(&mut self, ring: &Ring) -> u32 {
+        if self.overflow.len == 0 {
+            // The ring's overflow word says 0 already: whoever emptied the
+            // overflow (or last added to it) published its length.
+            return 0;
+        }
         let mut moved = 0;
         while let Some(o) = self.overflow.front() {
             if ring.room(self.tail) == 0 || ring.push(&mut self.tail, o).is_err() {
@@ -233,18 +238,22 @@ impl Completions {
         let pushed = to_ring && ring.is_some_and(|r| r.push(&mut st.tail, &outcome).is_ok());
         if pushed {
             freed += 1;
-        } else if !st.overflow.push(outcome) {
-            // Cannot happen: every posted completion holds a place, and the
-            // overflow has one for each place. Should the accounting ever be
-            // wrong, grow rather than lose a completion, if memory allows.
-            kernel::pr_warn_once!("syslet: completion overflow full despite reservations\n");
-            if st.overflow.grow().is_err() || !st.overflow.push(outcome) {
-                pr_err!("syslet: out of memory: a completion is lost\n");
+        } else {
+            if !st.overflow.push(outcome) {
+                // Cannot happen: every posted completion holds a place, and
+                // the overflow has one for each place. Should the accounting
+                // ever be wrong, grow rather than lose a completion, if
+                // memory allows.
+                kernel::pr_warn_once!("syslet: completion overflow full despite reservations\n");
+                if st.overflow.grow().is_err() || !st.overflow.push(outcome) {
+                    pr_err!("syslet: out of memory: a completion is lost\n");
+                }
             }
-        }
-        let overflow = st.overflow.len as u32;
-        if let Some(ring) = ring {
-            ring.set_overflow(overflow);
+            // At most the overflow's size, a u32 limit.
+            let overflow = st.overflow.len as u32;
+            if let Some(ring) = ring {
+                ring.set_overflow(overflow);
+            }
         }
         drop(st);
         self.unreserve(freed);
@@ -300,13 +309,11 @@ impl Completions {
                     if left <= 0 {
                         return Err(ETIMEDOUT);
                     }
-                    match self
-                        .posted
-                        .wait_interruptible_timeout(&mut st, jiffies_at_least(left))
-                    {
-                        CondVarTimeoutResult::Signal { .. } => true,
-                        _ => false,
-                    }
+                    matches!(
+                        self.posted
+                            .wait_interruptible_timeout(&mut st, jiffies_at_least(left)),
+                        CondVarTimeoutResult::Signal { .. }
+                    )
                 }
             };
             if signalled {

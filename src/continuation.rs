@@ -56,6 +56,7 @@ use crate::{
     },
     context::Context,
     deadline::Deadline,
+    direct_io::Plug,
     threads::{
         Batch,
         Carry,
@@ -203,8 +204,11 @@ pub(crate) fn run(slot: &Slot, rest: Rest) -> bool {
         slot,
         rest.report,
     );
-    // As in `device::submit`: once current carries a chain, its completion
-    // is posted after current parked.
+    // As in `device::submit`: thread-free I/O goes to the device together,
+    // and once current carries a chain, its completion is posted after
+    // current parked.
+    pin_init::stack_pin_init!(let plug = Plug::new());
+    plug.as_ref().start(n as u32);
     let mut last = None;
     for (i, &first) in chains.iter().enumerate() {
         takeover.deadline_settled();
@@ -244,6 +248,7 @@ pub(crate) fn run(slot: &Slot, rest: Rest) -> bool {
             break;
         }
     }
+    plug.as_ref().finish();
     let taken = takeover.taken();
     takeover.finish_continuing(last);
     // `_timer` is cancelled before the deadline it points to goes.

@@ -44,6 +44,7 @@ use kernel::{
 use crate::{
     cancel::Cancel,
     deadline::Deadline,
+    direct_io::Plug,
     access,
     chain::{
         self,
@@ -373,6 +374,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         takeover.hand_off_now();
     }
     let mut status = Ok(0);
+    // Thread-free I/O of the batch goes to the device together.
+    pin_init::stack_pin_init!(let plug = Plug::new());
+    if !sync_only {
+        plug.as_ref().start(req.nr_chains);
+    }
     // Once the caller's context is gone, the last chain's completion is
     // posted after current parked (`Takeover::finish`): a program that saw
     // every completion of a submission can count on the carrier as a
@@ -463,6 +469,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
             break;
         }
     }
+    plug.as_ref().finish();
     if takeover.taken() {
         // The last completion is posted once current is a parked spare.
         takeover.finish(last);

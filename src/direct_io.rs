@@ -5,14 +5,13 @@
 //! Thread-free I/O: a read or write that completes without a thread waiting
 //! for it.
 //!
-//! A `pread64` or `preadv` atom that ends its chain, on a file opened with
-//! `O_DIRECT` that can start I/O without blocking (`FMODE_NOWAIT`: block
-//! devices, ext4, XFS...), or a `pwrite64` or `pwritev` of such a block
-//! device, is issued as an asynchronous kiocb from the task that runs the
-//! chain, as io_uring issues one: `IOCB_NOWAIT`, so the submission itself
-//! does not sleep. When the driver queues it (`-EIOCBQUEUED`) the
-//! chain is asynchronous at once, with no hand-off and no thread parked for
-//! it: the caller goes on with the next chain, or returns. The kiocb's
+//! A `pread64`, `preadv`, `pwrite64` or `pwritev` atom that ends its
+//! chain, on a block device opened with `O_DIRECT`, is issued as an
+//! asynchronous kiocb from the task that runs the chain, as io_uring issues
+//! one: `IOCB_NOWAIT`, so the submission itself does not sleep. When the
+//! driver queues it (`-EIOCBQUEUED`) the chain is asynchronous at once,
+//! with no hand-off and no thread parked for it: the caller goes on with
+//! the next chain, or returns. The kiocb's
 //! callback, usually in interrupt context, writes the atom's result word,
 //! posts the chain's completion (waking a waiter straight from the device's
 //! completion) and lets go of the files; only unpinning the result word's
@@ -22,8 +21,12 @@
 //! Everything that would make the I/O wait or behave differently keeps the
 //! usual path, where it runs as a system call and a block hands off:
 //! another call, an atom after it (or a skip on stop), a file without
-//! `O_DIRECT`, I/O the driver would have to wait to start (`-EAGAIN`), a
-//! write to a regular file (it holds the file system's freeze protection
+//! `O_DIRECT`, I/O the driver would have to wait to start (`-EAGAIN`, also
+//! when the block layer reports it through the callback from inside the
+//! submission, as it does when no request is free: see [`Io::state`]), a
+//! regular file (a direct read of one can fail with `-EAGAIN` after part of
+//! it was issued, from the callback, when nothing can retry it as the
+//! system call would; a write holds the file system's freeze protection
 //! until it completes, `kiocb_end_write()`, which needs process context), a
 //! result word across two pages or not writable, a carrier (already a
 //! thread of its own) or a submission that may not go asynchronous. The
@@ -38,6 +41,7 @@
 //! removal waits out).
 
 use core::{
+    cell::Cell,
     mem::{
         offset_of,
         size_of, //
@@ -52,11 +56,14 @@ use kernel::{
     },
     page::PAGE_SIZE,
     prelude::*,
+    new_spinlock_irq,
     sync::{
         aref::ARef,
+        SpinLockIrq,
         atomic::{
             Acquire,
             Atomic,
+            Full,
             Relaxed,
             Release, //
         },
@@ -187,31 +194,94 @@ impl Drop for ResultWord {
     }
 }
 
+/// [`Io::state`] while the I/O is being issued.
+const ISSUING: i64 = i64::MIN;
+/// [`Io::state`] once the issuer let the callback have the I/O.
+const QUEUED: i64 = i64::MIN + 1;
+
 /// One read or write in flight.
 struct Io {
     kiocb: bindings::kiocb,
+    /// Who completes the I/O. [`ISSUING`] until the issuer's call returns:
+    /// a callback that comes before that (the block layer completes a
+    /// request it cannot allocate without waiting with `-EAGAIN`, from
+    /// inside the submission) stores its result here instead and leaves
+    /// the I/O to the issuer, which then runs the system call (for
+    /// `-EAGAIN`) or completes it as the callback would have. [`QUEUED`]
+    /// once the issuer let go: the callback completes it. No result is one
+    /// of the two (they are below every errno).
+    state: Atomic<i64>,
     /// The next one on the stack of those released.
     next: *mut Io,
     /// The context, alive as long as `ctx_file`.
     ctx: *const Context,
-    /// A reference to the context's file, counted in `held_refs`.
-    ctx_file: ARef<File>,
+    /// A reference to the context's file, counted in `held_refs`; `None`
+    /// once released ([`Io::release`]).
+    ctx_file: Option<ARef<File>>,
     /// The file read or written; `kiocb.ki_filp` points to it.
-    _target: ARef<File>,
+    target: Option<ARef<File>>,
     word: Option<ResultWord>,
     /// The chain's outcome as the I/O started, and the atom's flags.
     outcome: Outcome,
     atom_flags: u32,
 }
 
-impl Drop for Io {
-    fn drop(&mut self) {
-        // SAFETY: `ctx_file` (dropped after this) keeps the context alive.
-        let ctx = unsafe { &*self.ctx };
-        // Before the reference goes, as for a submission's own.
-        ctx.held_refs.fetch_sub(1, Relaxed);
+impl Io {
+    /// An empty `Io`, for [`DirectIo::take`] to hand out.
+    fn empty() -> Self {
+        Self {
+            // SAFETY: all-zero is a valid `struct kiocb` (pointers null, no
+            // callback); `issue` sets the fields that matter.
+            kiocb: unsafe { core::mem::zeroed() },
+            state: Atomic::new(ISSUING),
+            next: ptr::null_mut(),
+            ctx: ptr::null(),
+            ctx_file: None,
+            target: None,
+            word: None,
+            outcome: Outcome::default(),
+            atom_flags: 0,
+        }
+    }
+
+    /// Lets go of what the I/O holds (the caller drops the returned file
+    /// references, the context's last, after it is done with the context):
+    /// `self` is empty again, to be used for another I/O.
+    fn release(&mut self) -> (Option<ARef<File>>, Option<ARef<File>>) {
+        self.word = None;
+        let ctx_file = self.ctx_file.take();
+        if ctx_file.is_some() {
+            // SAFETY: `ctx_file`, dropped by the caller after this, keeps
+            // the context alive.
+            let ctx = unsafe { &*self.ctx };
+            // Before the reference goes, as for a submission's own.
+            ctx.held_refs.fetch_sub(1, Relaxed);
+        }
+        (self.target.take(), ctx_file)
     }
 }
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // A no-op for an empty one.
+        drop(self.release());
+    }
+}
+
+/// The most empty [`Io`]s a context keeps for reuse: a free one is taken
+/// from here at issue instead of being allocated, as io_uring keeps its
+/// requests.
+const CACHED_IOS: u32 = 256;
+
+/// Empty [`Io`]s (`next` links them), from `KBox::into_raw`.
+struct IoCache {
+    top: *mut Io,
+    len: u32,
+}
+
+// SAFETY: the boxes on it belong to the cache, not to a task; they are only
+// touched under the lock around it.
+unsafe impl Send for IoCache {}
 
 /// The thread-free I/O of one context.
 #[pin_data(PinnedDrop)]
@@ -225,6 +295,9 @@ pub(crate) struct DirectIo {
     released: Atomic<*mut Io>,
     /// I/O in flight, for fdinfo.
     in_flight: Atomic<u32>,
+    /// Empty `Io`s for reuse; given back from interrupt context too.
+    #[pin]
+    cache: SpinLockIrq<IoCache>,
 }
 
 // SAFETY: the work item is only used through the workqueue API (queueing,
@@ -253,7 +326,44 @@ impl DirectIo {
             }),
             released: Atomic::new(ptr::null_mut()),
             in_flight: Atomic::new(0),
+            cache <- new_spinlock_irq!(
+                IoCache { top: ptr::null_mut(), len: 0 },
+                "DirectIo::cache"
+            ),
         })
+    }
+
+    /// An empty `Io`: one from the cache, or a new one.
+    fn take(&self) -> Result<KBox<Io>> {
+        let mut cache = self.cache.lock();
+        let top = cache.top;
+        if top.is_null() {
+            drop(cache);
+            return Ok(KBox::new(Io::empty(), GFP_KERNEL)?);
+        }
+        // SAFETY: a box on the cache (type invariant of `IoCache`), ours
+        // under the lock.
+        cache.top = unsafe { (*top).next };
+        cache.len -= 1;
+        drop(cache);
+        // SAFETY: from `KBox::into_raw` in `give`, off the cache now.
+        Ok(unsafe { KBox::from_raw(top) })
+    }
+
+    /// Keeps `io`, released (empty), for reuse, or frees it if the cache
+    /// is full. Any context.
+    fn give(&self, io: KBox<Io>) {
+        let mut cache = self.cache.lock();
+        if cache.len >= CACHED_IOS {
+            drop(cache);
+            drop(io);
+            return;
+        }
+        let io = KBox::into_raw(io);
+        // SAFETY: ours, from `KBox::into_raw` just now.
+        unsafe { (*io).next = cache.top };
+        cache.top = io;
+        cache.len += 1;
     }
 
     /// I/O in flight now.
@@ -269,6 +379,69 @@ impl PinnedDrop for DirectIo {
         // the work item may still be returning from the last one.
         // SAFETY: an initialised work item that lives until this returns.
         unsafe { bindings::cancel_work_sync(self.work.get()) };
+        let mut top = core::mem::take(&mut self.cache.lock().top);
+        while !top.is_null() {
+            // SAFETY: a box on the cache, from `KBox::into_raw` in `give`.
+            let io = unsafe { KBox::from_raw(top) };
+            top = io.next;
+        }
+    }
+}
+
+/// A block plug over the chains of one submission, as io_uring plugs a
+/// batch of SQEs: the requests of the thread-free I/O they issue are
+/// allocated in one go and dispatched together when the plug ends, or
+/// when the task sleeps (`schedule()` flushes it first, so a chain that
+/// blocks never holds back I/O queued before it).
+///
+/// # Invariants
+///
+/// While `started`, `plug` is current's plug (`current->plug`) or current
+/// had one already; it ends (`blk_finish_plug`) before it moves or goes.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Plug {
+    #[pin]
+    plug: Opaque<bindings::blk_plug>,
+    started: Cell<bool>,
+}
+
+impl Plug {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            plug <- Opaque::uninit(),
+            started: Cell::new(false),
+        })
+    }
+
+    /// Plugs current for the `chains` of a submission that may issue
+    /// thread-free I/O; one chain needs no plug.
+    pub(crate) fn start(self: Pin<&Self>, chains: u32) {
+        if chains < 2 || self.started.get() {
+            return;
+        }
+        // SAFETY: `plug` is pinned and outlives the plug (`finish`, at the
+        // latest on drop); a nested plug is left alone by the callee. At
+        // most `BLK_MAX_REQUEST_COUNT` are taken from the hint.
+        unsafe { bindings::blk_start_plug_nr_ios(self.plug.get(), chains.min(32) as u16) };
+        // INVARIANT: started just now.
+        self.started.set(true);
+    }
+
+    /// Ends the plug: dispatches what it holds.
+    pub(crate) fn finish(self: Pin<&Self>) {
+        if self.started.replace(false) {
+            // SAFETY: started by `start` (type invariant), in this task:
+            // the plug is a local of the system call that runs the chains.
+            // A plug that was not current's (nested) is ignored.
+            unsafe { bindings::blk_finish_plug(self.plug.get()) };
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Plug {
+    fn drop(self: Pin<&mut Self>) {
+        self.into_ref().finish();
     }
 }
 
@@ -405,16 +578,21 @@ pub(crate) fn issue(
             (*(*filp).f_inode).i_mode,
         )
     };
-    // A write to a regular file holds the file system's freeze protection
-    // until it completes (`kiocb_end_write()`), which needs process
-    // context: only block devices write this way.
-    let may = if call.write {
-        mode & (FMODE_WRITE | FMODE_PWRITE) == FMODE_WRITE | FMODE_PWRITE
-            && u32::from(imode) & bindings::S_IFMT == bindings::S_IFBLK
+    // Block devices only: their `IOCB_NOWAIT` I/O is one bio, refused
+    // (`-EAGAIN`) from inside the submission if at all (block/fops.c),
+    // which `Io::state` catches. A regular file's may fail that way after
+    // part of it was issued, from the callback (and a write holds the file
+    // system's freeze protection until it completes, which needs process
+    // context).
+    let needs = if call.write {
+        FMODE_WRITE | FMODE_PWRITE
     } else {
-        mode & (FMODE_READ | FMODE_PREAD) == FMODE_READ | FMODE_PREAD
+        FMODE_READ | FMODE_PREAD
     };
-    if !may || target.flags() & bindings::O_DIRECT == 0 || mode & FMODE_NOWAIT == 0 {
+    if mode & (needs | FMODE_NOWAIT) != needs | FMODE_NOWAIT
+        || u32::from(imode) & bindings::S_IFMT != bindings::S_IFBLK
+        || target.flags() & bindings::O_DIRECT == 0
+    {
         return Issued::Declined;
     }
     let word = match atom.result {
@@ -437,38 +615,28 @@ pub(crate) fn issue(
     let Some(ctx_file) = via.begin() else {
         return Issued::Declined;
     };
-    ctx.held_refs.add(1, Relaxed);
-    let io = KBox::new(
-        Io {
-            // SAFETY: all-zero is a valid `struct kiocb` (pointers null,
-            // no callback); the fields that matter are set below.
-            kiocb: unsafe { core::mem::zeroed() },
-            next: ptr::null_mut(),
-            ctx,
-            ctx_file: ctx_file.into(),
-            _target: target,
-            word,
-            outcome: outcome.clone(),
-            atom_flags: atom.flags,
-        },
-        GFP_KERNEL,
-    );
-    let Ok(io) = io else {
-        // The `Io` was dropped: it gave back what it held.
+    let Ok(mut io) = ctx.direct_io.take() else {
         via.abandon();
         return Issued::Declined;
     };
+    ctx.held_refs.add(1, Relaxed);
+    // SAFETY: all-zero is a valid `struct kiocb` (pointers null, no
+    // callback); the fields that matter are set below.
+    io.kiocb = unsafe { core::mem::zeroed() };
+    io.kiocb.ki_filp = filp;
+    io.kiocb.ki_pos = pos;
+    io.kiocb.ki_complete = Some(io_done);
+    // As `init_sync_kiocb()`; the I/O priority is the caller's, which the
+    // block layer applies when the bio is submitted here.
+    io.kiocb.ki_flags = iocb_flags as i32 | IOCB_NOWAIT;
+    io.state = Atomic::new(ISSUING);
+    io.ctx = ctx;
+    io.ctx_file = Some(ctx_file.into());
+    io.target = Some(target);
+    io.word = word;
+    io.outcome = outcome.clone();
+    io.atom_flags = atom.flags;
     let io = KBox::into_raw(io);
-    // SAFETY: `io` is ours until the call is queued.
-    unsafe {
-        let k = &mut (*io).kiocb;
-        k.ki_filp = filp;
-        k.ki_pos = pos;
-        k.ki_complete = Some(io_done);
-        // As `init_sync_kiocb()`; the I/O priority is the caller's, which
-        // the block layer applies when the bio is submitted here.
-        k.ki_flags = iocb_flags as i32 | IOCB_NOWAIT;
-    }
     ctx.direct_io.in_flight.add(1, Relaxed);
     // SAFETY: `target` (in `io`) holds the file; the kiocb is set up and
     // lives in `io` until its callback; `iter` describes the caller's
@@ -481,22 +649,54 @@ pub(crate) fn issue(
             bindings::vfs_iocb_iter_read(filp, &mut (*io).kiocb, iter)
         }
     };
+    let mut result = ret as i64;
     if ret == -(bindings::EIOCBQUEUED as isize) {
-        // `io` belongs to the callback from now on.
-        Stats::bump(&ctx.stats.direct_io);
-        return Issued::InFlight;
+        // SAFETY: `io` is alive: the callback leaves it to us while its
+        // state is `ISSUING`.
+        let state = unsafe { &(*io).state };
+        match state.cmpxchg(ISSUING, QUEUED, Full) {
+            // `io` belongs to the callback from now on.
+            Ok(_) => {
+                Stats::bump(&ctx.stats.direct_io);
+                return Issued::InFlight;
+            }
+            // The callback came first, with this result: the I/O was not
+            // started, the system call runs instead.
+            Err(early) if is_retry(early) => result = early,
+            // It is done already (a fast device, or a slow issuer):
+            // completed as if the callback had come a moment later, so
+            // that the chain goes asynchronous the same way whatever the
+            // timing.
+            Err(early) => {
+                Stats::bump(&ctx.stats.direct_io);
+                // SAFETY: `io` is ours (the callback is over) and was
+                // issued by us.
+                unsafe { complete(io, early) };
+                return Issued::InFlight;
+            }
+        }
     }
     ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
-    // Not queued: the callback will not run.
+    // Not queued, or completed already: the callback will not touch it.
     // SAFETY: from `KBox::into_raw` above, and nobody else has it.
-    drop(unsafe { KBox::from_raw(io) });
+    let mut io = unsafe { KBox::from_raw(io) };
+    // The context's file goes after the `Io` is back (we hold the
+    // submission's reference anyway).
+    let refs = io.release();
+    ctx.direct_io.give(io);
+    drop(refs);
     via.abandon();
-    match ret {
-        r if r == -(bindings::EAGAIN as isize) || r == -(bindings::EOPNOTSUPP as isize) => {
-            Issued::Declined
-        }
-        r => Issued::Done(r as i64),
+    if is_retry(result) {
+        return Issued::Declined;
     }
+    Issued::Done(result)
+}
+
+/// Whether `result` says that the I/O did not start because the driver
+/// would have had to wait for it (or cannot do without): the system call
+/// then waits instead, as it would have.
+fn is_retry(result: i64) -> bool {
+    result == -i64::from(bindings::EAGAIN) || result == -i64::from(bindings::EOPNOTSUPP)
 }
 
 /// The kiocb's callback: the I/O in `iocb` finished with `ret`. Usually
@@ -510,13 +710,31 @@ pub(crate) fn issue(
 /// Called by the file's read or write only, once, for a kiocb [`issue`]
 /// queued.
 unsafe extern "C" fn io_done(iocb: *mut bindings::kiocb, ret: c_long) {
-    // SAFETY: `iocb` is the `kiocb` field of an `Io` issued by `issue`,
-    // which is ours now.
+    // SAFETY: `iocb` is the `kiocb` field of an `Io` issued by `issue`.
     let io = unsafe { iocb.byte_sub(offset_of!(Io, kiocb)).cast::<Io>() };
-    // SAFETY: as above; `ctx` is alive while `io` holds its file.
-    let (io_ref, ctx) = unsafe { (&*io, &*(*io).ctx) };
     // `c_long` is 64 bits on x86-64, the only architecture built.
     let result = ret as i64;
+    // SAFETY: as above; alive until one of us frees it.
+    let state = unsafe { &(*io).state };
+    if state.cmpxchg(ISSUING, result, Full).is_ok() {
+        // Before the issuer let go: it finishes the I/O (and may free `io`
+        // the moment the exchange is seen).
+        return;
+    }
+    // SAFETY: `io` is ours now (`QUEUED`), issued by `issue`.
+    unsafe { complete(io, result) };
+}
+
+/// Completes `io` with `result`: writes the result word, posts the chain's
+/// completion, and gives back what the I/O held; what needs process
+/// context (unpinning the word's page) goes to the work item.
+///
+/// # Safety
+///
+/// `io` is an `Io` issued by [`issue`] whose I/O finished, ours alone.
+unsafe fn complete(io: *mut Io, result: i64) {
+    // SAFETY: ours (see above); `ctx` is alive while `io` holds its file.
+    let (io_ref, ctx) = unsafe { (&*io, &*(*io).ctx) };
     if let Some(w) = io_ref.word.as_ref() {
         // Before the post, whose release of the ring's tail publishes it.
         w.write(result);
@@ -525,18 +743,25 @@ unsafe extern "C" fn io_done(iocb: *mut bindings::kiocb, ret: c_long) {
     ctx.completions.post(outcome.to_uapi());
     ctx.direct_io.in_flight.fetch_sub(1, Relaxed);
     if io_ref.word.is_none() {
-        // Nothing that needs process context: the file references go
-        // (`fput()` defers a last one), the memory too.
+        // Nothing that needs process context: the `Io` goes back to the
+        // cache, then the file references go (`fput()` defers a last one);
+        // the context's last, so it outlives its cache.
         // SAFETY: from `KBox::into_raw` in `issue`; ours, and not used
         // after this.
-        drop(unsafe { KBox::from_raw(io) });
+        let mut io = unsafe { KBox::from_raw(io) };
+        let refs = io.release();
+        ctx.direct_io.give(io);
+        drop(refs);
         return;
     }
     // Once `io` is on the stack, a work item already running may release
     // it, and with it the context's last file reference: a reference of our
     // own (counted, see `Io::ctx_file`) keeps the context until the work
     // item is queued.
-    let keep: ARef<File> = io_ref.ctx_file.clone();
+    let Some(keep) = io_ref.ctx_file.clone() else {
+        // Cannot be: an `Io` in flight holds its context's file.
+        return;
+    };
     ctx.held_refs.add(1, Relaxed);
     let stack = &ctx.direct_io.released;
     let mut head = stack.load(Relaxed);
@@ -590,10 +815,13 @@ unsafe extern "C" fn release_work(work: *mut bindings::work_struct) {
     let mut top = ctx.direct_io.released.xchg(ptr::null_mut(), Acquire);
     while !top.is_null() {
         // SAFETY: from `KBox::into_raw` in `issue`; taken off the stack.
-        let io = unsafe { KBox::from_raw(top) };
+        let mut io = unsafe { KBox::from_raw(top) };
         top = io.next;
-        // Unpins the word and drops both file references; the context's
-        // release, should this be the last, waits for us to return.
-        drop(io);
+        // Unpins the word; the `Io` goes back to the cache; then both file
+        // references go: the context's release, should this be the last,
+        // waits for us to return.
+        let refs = io.release();
+        ctx.direct_io.give(io);
+        drop(refs);
     }
 }

@@ -10,11 +10,16 @@
 //! file leaves to its caller) and only publishes it; it reads the user's
 //! `head` with acquire semantics and never trusts it beyond clamping. The
 //! memory-ordering contract is written in the uapi header. The pages never
-//! change once made, so mapping them needs no lock.
+//! change once made, so mapping them needs no lock, and the kernel writes
+//! them through their direct-map addresses, taken once: posting a
+//! completion maps nothing.
 
-use core::mem::{
-    offset_of,
-    size_of, //
+use core::{
+    mem::{
+        offset_of,
+        size_of, //
+    },
+    ptr,
 };
 use kernel::{
     bindings,
@@ -42,10 +47,23 @@ const _: () = assert!(PAGE_SIZE % OUTCOME_SIZE == 0);
 const _: () = assert!(size_of::<uapi::syslet_ring>() <= PAGE_SIZE);
 
 /// The ring pages.
+///
+/// # Invariants
+///
+/// `addrs[i]` is the direct-map address of `pages[i]`, valid as long as
+/// the page is ours: the pages are never highmem (`GFP_KERNEL`).
 pub(crate) struct Ring {
     pages: KVec<Page>,
+    addrs: KVec<*mut u8>,
     entries: u32,
 }
+
+// SAFETY: the pointers are addresses of pages the ring owns, which any task
+// (and interrupt context) may access under the rules of the methods:
+// header words atomically, entries by the one writer of `tail`.
+unsafe impl Send for Ring {}
+// SAFETY: as above.
+unsafe impl Sync for Ring {}
 
 impl Ring {
     /// A ring of `entries` completions, a power of two.
@@ -53,10 +71,26 @@ impl Ring {
         let bytes = ENTRIES_OFFSET + entries as usize * OUTCOME_SIZE;
         let n = bytes.div_ceil(PAGE_SIZE);
         let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut addrs = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+            let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+            // SAFETY: our page. Not highmem (no `__GFP_HIGHMEM`), so this
+            // is its permanent direct-map address, `page_address()`, still
+            // valid after `kunmap_local`, which does nothing for it.
+            let addr = unsafe {
+                let a = bindings::kmap_local_page(page.as_ptr());
+                bindings::kunmap_local(a);
+                a.cast::<u8>()
+            };
+            pages.push(page, GFP_KERNEL)?;
+            addrs.push(addr, GFP_KERNEL)?;
         }
-        let ring = Self { pages, entries };
+        // INVARIANT: one address for each page, taken above.
+        let ring = Self {
+            pages,
+            addrs,
+            entries,
+        };
         let header = uapi::syslet_ring {
             entries,
             mask: entries - 1,
@@ -68,7 +102,7 @@ impl Ring {
         // nobody has mapped yet.
         unsafe {
             first.write_raw(
-                (&header as *const uapi::syslet_ring).cast(),
+                core::ptr::from_ref(&header).cast(),
                 0,
                 size_of::<uapi::syslet_ring>(),
             )?
@@ -81,29 +115,23 @@ impl Ring {
         self.pages.len() * PAGE_SIZE
     }
 
-    /// Runs `f` on the `u32` at byte `offset` of the header page.
-    fn header_word<R>(&self, offset: usize, f: impl FnOnce(&Atomic<u32>) -> R) -> Option<R> {
-        let page = self.pages.first()?;
-        // SAFETY: the page is ours and order 0; on x86-64 this is its
-        // direct-map address, valid until `kunmap_local` below.
-        let base = unsafe { bindings::kmap_local_page(page.as_ptr()) };
-        // SAFETY: `offset` is that of a u32 field of the header, inside the
-        // page and 4-byte aligned; user space may write it at any time, which
-        // is why it is only accessed atomically.
-        let word = unsafe { Atomic::from_ptr(base.cast::<u8>().add(offset).cast::<u32>()) };
-        let r = f(word);
-        // SAFETY: pairs with the `kmap_local_page` above.
-        unsafe { bindings::kunmap_local(base) };
-        Some(r)
+    /// The `u32` at byte `offset` of the header page.
+    fn header_word(&self, offset: usize) -> Option<&Atomic<u32>> {
+        let base = *self.addrs.first()?;
+        // SAFETY: `base` is the header page's address (type invariant),
+        // valid while `self` is; `offset` is that of a u32 field of the
+        // header, inside the page and 4-byte aligned. User space may write
+        // it at any time, which is why it is only accessed atomically.
+        Some(unsafe { Atomic::from_ptr(base.add(offset).cast::<u32>()) })
     }
 
     /// Free entries after `tail`, by the user's head; a head that claims
     /// more than the ring holds counts as a full ring.
     pub(crate) fn room(&self, tail: u32) -> u32 {
-        let Some(head) = self.header_word(offset_of!(uapi::syslet_ring, head), |w| w.load(Acquire))
-        else {
+        let Some(head) = self.header_word(offset_of!(uapi::syslet_ring, head)) else {
             return 0;
         };
+        let head = head.load(Acquire);
         let used = tail.wrapping_sub(head);
         self.entries.saturating_sub(used)
     }
@@ -118,31 +146,30 @@ impl Ring {
     /// checked `room` and serialises the writers of `tail`.
     pub(crate) fn push(&self, tail: &mut u32, o: &uapi::syslet_outcome) -> Result {
         let at = ENTRIES_OFFSET + (*tail & self.entries.wrapping_sub(1)) as usize * OUTCOME_SIZE;
-        let page = self.pages.get(at / PAGE_SIZE).ok_or(EINVAL)?;
-        // SAFETY: `o` is plain data of OUTCOME_SIZE bytes; the entry lies in
-        // one page (checked above at build time).
+        let page = *self.addrs.get(at / PAGE_SIZE).ok_or(EINVAL)?;
+        let word = self.header_word(offset_of!(uapi::syslet_ring, tail)).ok_or(EINVAL)?;
+        // SAFETY: the page's address (type invariant); the entry lies in it
+        // and is 32-byte aligned (checked above at build time). User space
+        // may read it at any time: a volatile store of plain data, which it
+        // reads only once the tail covers it.
         unsafe {
-            page.write_raw(
-                (o as *const uapi::syslet_outcome).cast(),
-                at % PAGE_SIZE,
-                OUTCOME_SIZE,
-            )?
+            ptr::write_volatile(
+                page.add(at % PAGE_SIZE).cast::<uapi::syslet_outcome>(),
+                *o,
+            )
         };
         *tail = tail.wrapping_add(1);
-        let published = *tail;
         // Release: the entry (and every result word written before the
         // completion was posted) is visible before the tail that covers it.
-        self.header_word(offset_of!(uapi::syslet_ring, tail), |w| {
-            w.store(published, Release)
-        });
+        word.store(*tail, Release);
         Ok(())
     }
 
     /// Publishes how many completions wait in the kernel for room.
     pub(crate) fn set_overflow(&self, n: u32) {
-        self.header_word(offset_of!(uapi::syslet_ring, overflow), |w| {
-            w.store(n, Relaxed)
-        });
+        if let Some(w) = self.header_word(offset_of!(uapi::syslet_ring, overflow)) {
+            w.store(n, Relaxed);
+        }
     }
 
     /// Maps the ring into `vma`, which must not be larger than the ring.

@@ -84,10 +84,9 @@ struct syslet_query {
  */
 #define SYSLET_FEAT_CONCURRENT_BATCH	(1ULL << 7)
 /*
- * Thread-free I/O: a chain whose last atom is a pread64 or preadv of a file
- * opened with O_DIRECT that can start a read without waiting, or a pwrite64
- * or pwritev of such a block device, goes asynchronous without a hand-off,
- * its I/O queued to the device (see SYSLET_IOC_SUBMIT).
+ * Thread-free I/O: a chain whose last atom is a pread64, preadv, pwrite64 or
+ * pwritev of a block device opened with O_DIRECT goes asynchronous without
+ * a hand-off, its I/O queued to the device (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_THREAD_FREE_IO	(1ULL << 8)
 
@@ -247,10 +246,9 @@ struct syslet_setup {
  * also ends the submission (see SYSLET_OUTCOME_KILLED).
  *
  * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
- * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64 or preadv of a file opened
- * with O_DIRECT that can start a read without waiting (a block device,
- * ext4, XFS), or a pwrite64 or pwritev of such a block device, goes
- * asynchronous with no hand-off and no thread: once the seccomp filters let
+ * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64, preadv, pwrite64 or
+ * pwritev of a block device opened with O_DIRECT goes asynchronous with no
+ * hand-off and no thread: once the seccomp filters let
  * the call run, the I/O is queued to the device from the task running the
  * chain (with IOCB_NOWAIT), and the submission goes on at once, as after a
  * hand-off (@done, @queued, the chains after it and where their outcomes go
@@ -258,9 +256,14 @@ struct syslet_setup {
  * written and the chain's completion posted, from the device's completion;
  * its flags and stop flags are as for any chain. While in flight the I/O
  * cannot be stopped: SYSLET_IOC_CANCEL does not find it and its deadline
- * does not end it. It takes the usual path (a system call, which may hand
- * off) when the I/O cannot start without waiting (the driver says EAGAIN),
- * for a write to a regular file, when the result word is not writable,
+ * does not end it. The I/O of the chains of one submission reaches the
+ * device together, when the submission ends or a chain of it blocks (a
+ * block plug, as io_uring's). It takes the usual path (a system call, which
+ * may hand off and which waits for the device as any pread64 does) when
+ * the I/O cannot start without waiting (the block layer says EAGAIN, for
+ * instance when the device has no free request: the chain never sees that
+ * EAGAIN), for a regular file (whose direct I/O may fail with EAGAIN after
+ * part of it was issued), when the result word is not writable,
  * crosses a page or lies in a shared mapping of a file whose writes the
  * kernel tracks (anything but tmpfs and anonymous memory, in practice), in a
  * SYSLET_SUBMIT_SYNC_ONLY submission, and on a carrier. Errors met before
