@@ -418,9 +418,12 @@ fn run_atom(
     stop: &(impl Stop + InFlight),
 ) -> core::result::Result<i64, AtomError> {
     let mut args = atom.args;
-    for (n, arg) in args.iter_mut().enumerate() {
-        if atom.flags & (1 << n) != 0 {
-            *arg = read_u64(*arg)?;
+    // Most atoms take no argument through a pointer.
+    if atom.flags & 0x3f != 0 {
+        for (n, arg) in args.iter_mut().enumerate() {
+            if atom.flags & (1 << n) != 0 {
+                *arg = read_u64(*arg)?;
+            }
         }
     }
     let nr = match atom.nr {

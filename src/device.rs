@@ -11,6 +11,7 @@
 
 use core::mem::size_of;
 use kernel::{
+    transmute::AsBytes,
     bindings,
     fs::File,
     ioctl::_IOC_SIZE,
@@ -297,12 +298,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     let deadline = timeout.map(|_| Deadline::new()).transpose()?;
     let n = req.nr_chains as usize;
     let chains_addr = usize::try_from(req.chains).map_err(|_| EFAULT)?;
-    let mut chains = KVec::<u64>::with_capacity(n, GFP_KERNEL)?;
-    let mut chain_reader =
-        UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>()).reader();
-    for _ in 0..n {
-        chains.push(chain_reader.read()?, GFP_KERNEL)?;
-    }
+    // One copy for the whole array.
+    let mut chains = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+    UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>())
+        .reader()
+        .read_slice(AsBytes::as_bytes_mut(chains.as_mut_slice()))?;
     let mut outcomes = match req.outcomes {
         0 => None,
         addr => {

@@ -44,7 +44,8 @@ use core::{
     cell::Cell,
     mem::{
         offset_of,
-        size_of, //
+        size_of,
+        MaybeUninit, //
     },
     ptr,
 };
@@ -56,10 +57,8 @@ use kernel::{
     },
     page::PAGE_SIZE,
     prelude::*,
-    new_spinlock_irq,
     sync::{
         aref::ARef,
-        SpinLockIrq,
         atomic::{
             Acquire,
             Atomic,
@@ -121,6 +120,8 @@ pub(crate) trait InFlight {
     fn begin(&self) -> Option<&File>;
     /// The I/O did not go in flight after [`InFlight::begin`]: undoes it.
     fn abandon(&self);
+    /// The empty `Io`s of the submission.
+    fn stash(&self) -> &IoStash<'_>;
 }
 
 /// A user page pinned for one word written at completion.
@@ -268,20 +269,57 @@ impl Drop for Io {
     }
 }
 
-/// The most empty [`Io`]s a context keeps for reuse: a free one is taken
-/// from here at issue instead of being allocated, as io_uring keeps its
-/// requests.
-const CACHED_IOS: u32 = 256;
-
-/// Empty [`Io`]s (`next` links them), from `KBox::into_raw`.
-struct IoCache {
-    top: *mut Io,
-    len: u32,
+/// Empty [`Io`]s a submission took from its context's cache
+/// ([`DirectIo::free`]) for its own reads: each is taken with no atomic
+/// operation; what is left goes back when the submission ends.
+pub(crate) struct IoStash<'a> {
+    cache: &'a DirectIo,
+    /// A list linked by `next`, of boxes from `KBox::into_raw`.
+    top: Cell<*mut Io>,
 }
 
-// SAFETY: the boxes on it belong to the cache, not to a task; they are only
-// touched under the lock around it.
-unsafe impl Send for IoCache {}
+impl<'a> IoStash<'a> {
+    pub(crate) fn new(cache: &'a DirectIo) -> Self {
+        Self {
+            cache,
+            top: Cell::new(ptr::null_mut()),
+        }
+    }
+
+    /// An empty `Io`: the stash's, else every one the cache has (taken at
+    /// once), else a new one.
+    fn take(&self) -> Result<KBox<Io>> {
+        let mut top = self.top.get();
+        if top.is_null() {
+            // Acquire: pairs with the release of `DirectIo::give`.
+            top = self.cache.free.xchg(ptr::null_mut(), Acquire);
+        }
+        if top.is_null() {
+            return Ok(KBox::new(Io::empty(), GFP_KERNEL)?);
+        }
+        // SAFETY: a box of the list, ours alone (off the cache).
+        self.top.set(unsafe { (*top).next });
+        // SAFETY: from `KBox::into_raw` (see `top`).
+        Ok(unsafe { KBox::from_raw(top) })
+    }
+}
+
+impl Drop for IoStash<'_> {
+    fn drop(&mut self) {
+        let first = self.top.get();
+        if first.is_null() {
+            return;
+        }
+        let mut last = first;
+        // SAFETY: boxes of our list, ours alone until pushed below.
+        unsafe {
+            while !(*last).next.is_null() {
+                last = (*last).next;
+            }
+        }
+        self.cache.push(first, last);
+    }
+}
 
 /// The thread-free I/O of one context.
 #[pin_data(PinnedDrop)]
@@ -295,9 +333,13 @@ pub(crate) struct DirectIo {
     released: Atomic<*mut Io>,
     /// I/O in flight, for fdinfo.
     in_flight: Atomic<u32>,
-    /// Empty `Io`s for reuse; given back from interrupt context too.
-    #[pin]
-    cache: SpinLockIrq<IoCache>,
+    /// Empty `Io`s for reuse, as io_uring keeps its requests instead of
+    /// allocating one a read: a lock-free stack (boxes from
+    /// `KBox::into_raw`, linked by `next`), pushed from interrupt context
+    /// too, only ever taken whole ([`IoStash`]), so no pop can meet a
+    /// reused node. One `Io` for each I/O once in flight at the same time
+    /// (at most the completions the context can hold), until it closes.
+    free: Atomic<*mut Io>,
 }
 
 // SAFETY: the work item is only used through the workqueue API (queueing,
@@ -326,44 +368,29 @@ impl DirectIo {
             }),
             released: Atomic::new(ptr::null_mut()),
             in_flight: Atomic::new(0),
-            cache <- new_spinlock_irq!(
-                IoCache { top: ptr::null_mut(), len: 0 },
-                "DirectIo::cache"
-            ),
+            free: Atomic::new(ptr::null_mut()),
         })
     }
 
-    /// An empty `Io`: one from the cache, or a new one.
-    fn take(&self) -> Result<KBox<Io>> {
-        let mut cache = self.cache.lock();
-        let top = cache.top;
-        if top.is_null() {
-            drop(cache);
-            return Ok(KBox::new(Io::empty(), GFP_KERNEL)?);
-        }
-        // SAFETY: a box on the cache (type invariant of `IoCache`), ours
-        // under the lock.
-        cache.top = unsafe { (*top).next };
-        cache.len -= 1;
-        drop(cache);
-        // SAFETY: from `KBox::into_raw` in `give`, off the cache now.
-        Ok(unsafe { KBox::from_raw(top) })
+    /// Keeps `io`, released (empty), for reuse. Any context.
+    fn give(&self, io: KBox<Io>) {
+        let io = KBox::into_raw(io);
+        self.push(io, io);
     }
 
-    /// Keeps `io`, released (empty), for reuse, or frees it if the cache
-    /// is full. Any context.
-    fn give(&self, io: KBox<Io>) {
-        let mut cache = self.cache.lock();
-        if cache.len >= CACHED_IOS {
-            drop(cache);
-            drop(io);
-            return;
+    /// Pushes the list from `first` to `last` (linked by `next`, boxes
+    /// from `KBox::into_raw`, ours) on [`DirectIo::free`].
+    fn push(&self, first: *mut Io, last: *mut Io) {
+        let mut head = self.free.load(Relaxed);
+        loop {
+            // SAFETY: `last` is ours until the exchange succeeds.
+            unsafe { (*last).next = head };
+            // Release: whoever takes the stack sees the links.
+            match self.free.cmpxchg(head, first, Release) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
         }
-        let io = KBox::into_raw(io);
-        // SAFETY: ours, from `KBox::into_raw` just now.
-        unsafe { (*io).next = cache.top };
-        cache.top = io;
-        cache.len += 1;
     }
 
     /// I/O in flight now.
@@ -379,9 +406,9 @@ impl PinnedDrop for DirectIo {
         // the work item may still be returning from the last one.
         // SAFETY: an initialised work item that lives until this returns.
         unsafe { bindings::cancel_work_sync(self.work.get()) };
-        let mut top = core::mem::take(&mut self.cache.lock().top);
+        let mut top = self.free.xchg(ptr::null_mut(), Acquire);
         while !top.is_null() {
-            // SAFETY: a box on the cache, from `KBox::into_raw` in `give`.
+            // SAFETY: a box of the cache, from `KBox::into_raw`.
             let io = unsafe { KBox::from_raw(top) };
             top = io.next;
         }
@@ -468,16 +495,28 @@ impl Call {
 /// The user buffer(s) of a call, as an `iov_iter`; an iovec array that
 /// did not fit on the stack is freed with it. Only used while the I/O is
 /// issued: a direct read or write takes the pages it needs then.
+///
+/// Left uninitialised but for `allocated` (zeroing it cost every read tens
+/// of instructions): `iter` is set by a successful [`UserIter::import`],
+/// before anything reads it, `fast` only by `import_iovec`.
 struct UserIter {
-    iter: bindings::iov_iter,
-    fast: [bindings::iovec; bindings::UIO_FASTIOV as usize],
+    iter: MaybeUninit<bindings::iov_iter>,
+    fast: MaybeUninit<[bindings::iovec; bindings::UIO_FASTIOV as usize]>,
     allocated: *mut bindings::iovec,
 }
 
 impl UserIter {
+    fn new() -> Self {
+        Self {
+            iter: MaybeUninit::uninit(),
+            fast: MaybeUninit::uninit(),
+            allocated: ptr::null_mut(),
+        }
+    }
+
     /// Imports `args[1]` and `args[2]` of `call`: a buffer and its length,
     /// or an iovec array and its length. The total, or the errno the
-    /// system call would have returned.
+    /// system call would have returned; on success `iter` is initialised.
     fn import(self: Pin<&mut Self>, call: Call, args: &[u64; 6]) -> Result<usize, isize> {
         // SAFETY: nothing here moves out of `self`; `iter` may point into
         // `fast`, which is why `self` is pinned.
@@ -488,14 +527,14 @@ impl UserIter {
             bindings::ITER_DEST
         } as i32;
         if !call.vectored {
-            // SAFETY: `iter` is valid for writing; the buffer is a user
-            // address, which `import_ubuf` checks.
+            // SAFETY: `iter` is valid for writing (the callee sets all of
+            // it); the buffer is a user address, which `import_ubuf` checks.
             let ret = unsafe {
                 bindings::import_ubuf(
                     dir,
                     args[1] as *mut c_void,
                     args[2] as usize,
-                    &mut this.iter,
+                    this.iter.as_mut_ptr(),
                 )
             };
             return match ret {
@@ -506,10 +545,11 @@ impl UserIter {
         let Ok(segs) = u32::try_from(args[2]) else {
             return Err(-(bindings::EINVAL as isize));
         };
-        let mut iov = this.fast.as_mut_ptr();
-        // SAFETY: `fast` holds `UIO_FASTIOV` entries and stays where it is
-        // (pinned) while `iter` points into it; the array is a user
-        // address, which `import_iovec` checks.
+        let mut iov = this.fast.as_mut_ptr().cast::<bindings::iovec>();
+        // SAFETY: `fast` holds `UIO_FASTIOV` entries, written before they
+        // are read, and stays where it is (pinned) while `iter` points into
+        // it; `iter` is valid for writing (set whole on success); the array
+        // is a user address, which `import_iovec` checks.
         let ret = unsafe {
             bindings::import_iovec(
                 dir,
@@ -517,7 +557,7 @@ impl UserIter {
                 segs,
                 bindings::UIO_FASTIOV,
                 &mut iov,
-                &mut this.iter,
+                this.iter.as_mut_ptr(),
             )
         };
         // NULL if `fast` sufficed, else an array of ours (also on error).
@@ -602,9 +642,7 @@ pub(crate) fn issue(
             None => return Issued::Declined,
         },
     };
-    // SAFETY: all-zero is a valid `iov_iter` and iovec array (empty, no
-    // pointers followed) and a null array pointer; `import` fills them.
-    let mut iter = core::pin::pin!(unsafe { core::mem::zeroed::<UserIter>() });
+    let mut iter = core::pin::pin!(UserIter::new());
     match iter.as_mut().import(call, args) {
         // The system call returns 0 at once.
         Ok(0) => return Issued::Declined,
@@ -615,7 +653,7 @@ pub(crate) fn issue(
     let Some(ctx_file) = via.begin() else {
         return Issued::Declined;
     };
-    let Ok(mut io) = ctx.direct_io.take() else {
+    let Ok(mut io) = via.stash().take() else {
         via.abandon();
         return Issued::Declined;
     };
@@ -642,7 +680,8 @@ pub(crate) fn issue(
     // lives in `io` until its callback; `iter` describes the caller's
     // buffers, in current's memory map, and outlives the call.
     let ret = unsafe {
-        let iter = &mut iter.as_mut().get_unchecked_mut().iter;
+        // Initialised by the successful `import` above.
+        let iter = iter.as_mut().get_unchecked_mut().iter.as_mut_ptr();
         if call.write {
             bindings::vfs_iocb_iter_write(filp, &mut (*io).kiocb, iter)
         } else {

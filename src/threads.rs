@@ -112,7 +112,10 @@ use crate::{
     },
     deadline::Deadline,
     completions::Completions,
-    direct_io::InFlight,
+    direct_io::{
+        InFlight,
+        IoStash, //
+    },
     slots::{
         SlotState,
         SlotTable, //
@@ -524,7 +527,7 @@ impl Pool {
         inner
             .table
             .marks_mut(slot)
-            .map_or(false, |m| core::mem::replace(m, Marks::NONE).interrupted)
+            .is_some_and(|m| core::mem::replace(m, Marks::NONE).interrupted)
     }
 
     /// Brings the number of parked spares up to the configured number,
@@ -729,6 +732,8 @@ pub(crate) struct Takeover<'a> {
     /// The cookie of the atom running, kept here (plain: only current and
     /// its hook touch it) and published in `cancel` once carried.
     cookie: Cell<u64>,
+    /// Empty `Io`s for the thread-free I/O of these chains.
+    stash: IoStash<'a>,
 }
 
 impl<'a> Takeover<'a> {
@@ -769,6 +774,7 @@ impl<'a> Takeover<'a> {
             carry: Cell::new(carry),
             continuing,
             cookie: Cell::new(0),
+            stash: IoStash::new(&ctx.direct_io),
         }
     }
 
@@ -863,7 +869,7 @@ impl<'a> Takeover<'a> {
             return f();
         }
         self.may.set(true);
-        let data = self as *const Self as *mut c_void;
+        let data = core::ptr::from_ref(self).cast_mut().cast::<c_void>();
         // SAFETY: `self` outlives the armed period: we disarm below, before
         // returning, and the hook only runs while current is armed. A
         // continuing spare's `st` is its own, whose function runs now.
@@ -987,7 +993,7 @@ impl<'a> Takeover<'a> {
         }
         // SAFETY: current is the slot's thread from now on, and the only
         // one to touch `last` (in `spare_main`, which it runs).
-        unsafe { *slot.last.get() = last.map(|o| (self.completions as *const Completions, o)) };
+        unsafe { *slot.last.get() = last.map(|o| (core::ptr::from_ref(self.completions), o)) };
     }
 }
 
@@ -1013,6 +1019,10 @@ impl InFlight for Takeover<'_> {
             self.prereserved.set(true);
         }
         Some(self.batch.file)
+    }
+
+    fn stash(&self) -> &IoStash<'_> {
+        &self.stash
     }
 
     fn abandon(&self) {
