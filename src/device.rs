@@ -374,9 +374,12 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         takeover.hand_off_now();
     }
     let mut status = Ok(0);
-    // Thread-free I/O of the batch goes to the device together.
+    // Thread-free I/O of the batch goes to the device together. Not with
+    // SYSLET_SUBMIT_RETURN_ON_BLOCK, which ends the submission at the first
+    // chain that goes asynchronous: one I/O at most, and a plug would only
+    // allocate requests for the chains that never start.
     pin_init::stack_pin_init!(let plug = Plug::new());
-    if !sync_only {
+    if !sync_only && carry != Carry::Alone {
         plug.as_ref().start(req.nr_chains);
     }
     // Once the caller's context is gone, the last chain's completion is

@@ -441,9 +441,10 @@ impl Plug {
     }
 
     /// Plugs current for the `chains` of a submission that may issue
-    /// thread-free I/O; one chain needs no plug.
+    /// thread-free I/O; as io_uring, not for fewer than three (a plug
+    /// holds the first I/O back until the last chain ran).
     pub(crate) fn start(self: Pin<&Self>, chains: u32) {
-        if chains < 2 || self.started.get() {
+        if chains < 3 || self.started.get() {
             return;
         }
         // SAFETY: `plug` is pinned and outlives the plug (`finish`, at the
