@@ -68,6 +68,9 @@ use crate::{
     uapi, //
 };
 
+/// Chains a submission reads onto the stack rather than into an allocation.
+const SMALL_BATCH: usize = 16;
+
 /// Bytes of `n` outcomes in user memory.
 fn outcomes_len(n: usize) -> usize {
     n * size_of::<uapi::syslet_outcome>()
@@ -298,11 +301,21 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     let deadline = timeout.map(|_| Deadline::new()).transpose()?;
     let n = req.nr_chains as usize;
     let chains_addr = usize::try_from(req.chains).map_err(|_| EFAULT)?;
-    // One copy for the whole array.
-    let mut chains = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+    // One copy for the whole array; on the stack for a small batch, which
+    // then allocates nothing.
+    let mut small = [0u64; SMALL_BATCH];
+    let mut large: KVec<u64>;
+    let chains: &mut [u64] = match small.get_mut(..n) {
+        Some(s) => s,
+        None => {
+            large = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+            large.as_mut_slice()
+        }
+    };
     UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>())
         .reader()
-        .read_slice(AsBytes::as_bytes_mut(chains.as_mut_slice()))?;
+        .read_slice(AsBytes::as_bytes_mut(chains))?;
+    let chains: &[u64] = chains;
     let mut outcomes = match req.outcomes {
         0 => None,
         addr => {
@@ -337,7 +350,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     let _timer = deadline.as_ref().zip(timeout).and_then(|(d, ns)| d.as_ref().start(ns));
     // What SYSLET_IOC_CANCEL sees of the chains once they are queued (the
     // first-atom cookies are read only if they can be).
-    let cancel = match Cancel::new(if sync_only { &[] } else { &chains[..] }) {
+    let cancel = match Cancel::new(if sync_only { &[] } else { chains }) {
         Ok(c) => c,
         Err(e) => {
             if to_ring {
