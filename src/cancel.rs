@@ -42,8 +42,27 @@ pub(crate) struct Cancel {
     /// The cookie of the first atom of each chain after the first (0 if
     /// it could not be read: that chain ends with EFAULT when it starts).
     /// The first chain runs at once and publishes its own; a submission
-    /// of one chain, the common case, allocates and reads nothing here.
-    firsts: KVec<u64>,
+    /// of one chain, the common case, reads nothing here.
+    firsts: Firsts,
+}
+
+/// The chains after the first that a submission keeps inline rather than
+/// in an allocation.
+const INLINE_FIRSTS: usize = 15;
+
+/// First-atom cookies: inline for a small batch, else allocated.
+enum Firsts {
+    Inline([u64; INLINE_FIRSTS], usize),
+    Allocated(KVec<u64>),
+}
+
+impl Firsts {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Self::Inline(a, n) => a.get(..*n).unwrap_or(&[]),
+            Self::Allocated(v) => v,
+        }
+    }
 }
 
 impl Cancel {
@@ -51,13 +70,19 @@ impl Cancel {
     /// starts at an address in `chains`.
     pub(crate) fn new(chains: &[u64]) -> Result<Self> {
         let rest = chains.get(1..).unwrap_or(&[]);
-        let mut firsts = KVec::new();
-        if !rest.is_empty() {
-            firsts.reserve(rest.len(), GFP_KERNEL)?;
-            for &first in rest {
-                firsts.push(first_cookie(first), GFP_KERNEL)?;
+        let firsts = if rest.len() <= INLINE_FIRSTS {
+            let mut a = [0; INLINE_FIRSTS];
+            for (c, &first) in a.iter_mut().zip(rest) {
+                *c = first_cookie(first);
             }
-        }
+            Firsts::Inline(a, rest.len())
+        } else {
+            let mut v = KVec::with_capacity(rest.len(), GFP_KERNEL)?;
+            for &first in rest {
+                v.push(first_cookie(first), GFP_KERNEL)?;
+            }
+            Firsts::Allocated(v)
+        };
         Ok(Self {
             asked: Atomic::new(false),
             cookie: Atomic::new(0),
@@ -80,7 +105,7 @@ impl Cancel {
 
     /// The first-atom cookie of chain `i`, which starts at `first`.
     pub(crate) fn first_cookie(&self, i: usize, first: u64) -> u64 {
-        match i.checked_sub(1).and_then(|j| self.firsts.get(j)) {
+        match i.checked_sub(1).and_then(|j| self.firsts.as_slice().get(j)) {
             Some(&c) => c,
             None => first_cookie(first),
         }
@@ -88,7 +113,7 @@ impl Cancel {
 
     /// The chains the submission has.
     fn chains(&self) -> usize {
-        self.firsts.len() + 1
+        self.firsts.as_slice().len() + 1
     }
 }
 
@@ -164,7 +189,7 @@ impl Marks {
                 c.cookie.load(Relaxed)
             } else {
                 // `i` > `running` >= 0, and `i` < `firsts.len()` + 1.
-                c.firsts.get(i - 1).copied().unwrap_or(0)
+                c.firsts.as_slice().get(i - 1).copied().unwrap_or(0)
             };
             if !matches(cookie) || self.stopped(i) {
                 continue;

@@ -152,6 +152,7 @@ impl Outcome {
 
     /// Counts the chain in `stats` if `SYSLET_IOC_CANCEL` or a deadline
     /// stopped it.
+    #[inline]
     pub(crate) fn count_halt(&self, stats: &Stats) {
         if self.flags & uapi::SYSLET_OUTCOME_CANCELLED != 0 {
             Stats::bump(&stats.cancelled);

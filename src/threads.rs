@@ -810,6 +810,7 @@ impl<'a> Takeover<'a> {
     /// Before chain `i` runs: whether it was stopped already: by its
     /// deadline, or by `SYSLET_IOC_CANCEL` (only a carried chain can be
     /// cancelled).
+    #[inline]
     pub(crate) fn halted_before_start(&self, i: usize) -> Option<Halt> {
         if self.batch.deadline.is_some_and(|d| d.expired()) {
             return Some(Halt::TimedOut);
