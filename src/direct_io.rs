@@ -338,7 +338,9 @@ pub(crate) struct DirectIo {
     /// `KBox::into_raw`, linked by `next`), pushed from interrupt context
     /// too, only ever taken whole ([`IoStash`]), so no pop can meet a
     /// reused node. One `Io` for each I/O once in flight at the same time
-    /// (at most the completions the context can hold), until it closes.
+    /// (at most the completions the context can hold), until it closes; a
+    /// submission whose chain blocked keeps those it took until its
+    /// carrier is done (a thread each, so at most `max_threads` such).
     free: Atomic<*mut Io>,
 }
 
