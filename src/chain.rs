@@ -36,8 +36,11 @@ use crate::{
 
 const ATOM_SIZE: usize = size_of::<uapi::syslet_atom>();
 
+/// One bit per argument: the argument is the address of its value.
+const ARG_POINTERS: u32 = 0x3f;
+
 /// Stop and skip flags, and one argument-pointer bit per argument.
-const KNOWN_FLAGS: u32 = 0x3f
+const KNOWN_FLAGS: u32 = ARG_POINTERS
     | uapi::SYSLET_ATOM_STOP_NONZERO
     | uapi::SYSLET_ATOM_STOP_ZERO
     | uapi::SYSLET_ATOM_STOP_NEGATIVE
@@ -420,7 +423,7 @@ fn run_atom(
 ) -> core::result::Result<i64, AtomError> {
     let mut args = atom.args;
     // Most atoms take no argument through a pointer.
-    if atom.flags & 0x3f != 0 {
+    if atom.flags & ARG_POINTERS != 0 {
         for (n, arg) in args.iter_mut().enumerate() {
             if atom.flags & (1 << n) != 0 {
                 *arg = read_u64(*arg)?;
