@@ -239,7 +239,10 @@ struct syslet_setup {
  * No hand-off happens (the atom blocks synchronously) while the caller is
  * traced or traces a task, owns a PI futex with waiters, has io_uring
  * state tied to it (registered ring fds, a single-issuer ring, requests in
- * flight), or is SCHED_DEADLINE. Otherwise the ioctl returns 0 once every
+ * flight), or is SCHED_DEADLINE; nor, for a moment, while the process
+ * exits or execs, its cgroup is being changed or, for the process leader,
+ * another thread holds the leader's task lock (reading or setting the
+ * rlimits, fork(), execve(), /proc). Otherwise the ioctl returns 0 once every
  * chain has run, with @done = @nr_chains and @queued = 0 -- or earlier, between two
  * chains, if a signal is pending for the caller: then @done < @nr_chains,
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -705,6 +706,126 @@ TEST(threads_made_while_the_leadership_moves_can_exec)
 		CHECK(WIFEXITED(status));
 		CHECK_EQ(WEXITSTATUS(status), 0);
 	}
+}
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U	/* linux/memfd.h: executable, said explicitly */
+#endif
+
+static atomic_int rlimit_stop;
+static atomic_long rlimit_calls, rlimit_bad;
+
+/* Sets the soft RLIMIT_NOFILE to 500 and 600 in turn: always one of them. */
+static void *prlimit_loop(void *arg)
+{
+	struct rlimit lim, old;
+
+	(void)arg;
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		atomic_fetch_add(&rlimit_bad, 1);
+	for (long i = 0; !atomic_load(&rlimit_stop); i++) {
+		lim.rlim_cur = i & 1 ? 600 : 500;
+		if (prlimit(0, RLIMIT_NOFILE, &lim, &old) != 0 ||
+		    (old.rlim_cur != 500 && old.rlim_cur != 600))
+			atomic_fetch_add(&rlimit_bad, 1);
+		atomic_fetch_add(&rlimit_calls, 1);
+	}
+	return NULL;
+}
+
+/* fork() copies the rlimits (copy_signal()); the child exits at once. */
+static void *fork_loop(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&rlimit_stop)) {
+		pid_t child = fork();
+
+		if (child == 0)
+			_exit(0);
+		if (child < 0 || waitpid(child, NULL, 0) != child)
+			atomic_fetch_add(&rlimit_bad, 1);
+		atomic_fetch_add(&rlimit_calls, 1);
+	}
+	return NULL;
+}
+
+/*
+ * execve() reads RLIMIT_STACK (bprm_mm_init()) before it looks at the
+ * file; one that is not a program fails with ENOEXEC, nothing replaced.
+ */
+static void *exec_loop(void *arg)
+{
+	char *argv[] = { "x", NULL }, *envp[] = { NULL };
+	int fd = memfd_create("not-a-program", MFD_EXEC);
+
+	(void)arg;
+	if (fd < 0 || write(fd, "not a program\n", 14) != 14) {
+		atomic_fetch_add(&rlimit_bad, 1);
+		return NULL;
+	}
+	while (!atomic_load(&rlimit_stop)) {
+		if (syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH) != -1 ||
+		    errno != ENOEXEC)
+			atomic_fetch_add(&rlimit_bad, 1);
+		atomic_fetch_add(&rlimit_calls, 1);
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * The process's rlimits are used under its leader's lock, and every
+ * hand-off of the leader's context moves the leadership: threads that use
+ * them meanwhile (prlimit64(), fork(), execve()) must find the leader of
+ * the moment. A move between their lock and unlock once left the old
+ * leader's lock held for ever (lockdep: bad unlock balance; then the
+ * machine spun), a denial of service by any program.
+ */
+TEST(rlimit_users_race_the_leadership_moving)
+{
+	void *(*loops[])(void *) = { prlimit_loop, prlimit_loop, fork_loop, exec_loop };
+	pthread_t t[4];
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	struct timespec start, now;
+	struct rlimit lim;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS), async = 0, sync = 0;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+	lim.rlim_cur = 500;
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, loops[i], NULL) == 0);
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		unsigned int queued = 0;
+		/*
+		 * 1: ran synchronously, refused a hand-off while a thread held
+		 * the leader's lock.
+		 */
+		int done = syslet_submit_flags(fd, &first, 1, &o,
+					       SYSLET_SUBMIT_ASYNC_NOW, &queued);
+
+		CHECK(done + queued == 1);
+		if (queued)
+			CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
+		async += queued;
+		sync += done;
+		CHECK_EQ(gettid(), getpid());
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec < 3);
+	atomic_store(&rlimit_stop, 1);
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_join(t[i], NULL) == 0);
+	printf("# %d hand-offs, %d refused, %ld calls of rlimit users\n", async,
+	       sync, atomic_load(&rlimit_calls));
+	CHECK_EQ(atomic_load(&rlimit_bad), 0);
+	CHECK(async >= 100);
+	CHECK(atomic_load(&rlimit_calls) >= 100);
+	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+	CHECK(lim.rlim_cur == 500 || lim.rlim_cur == 600);
 }
 
 /*
