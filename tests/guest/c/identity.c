@@ -802,8 +802,8 @@ TEST(rlimit_users_race_the_leadership_moving)
 	do {
 		unsigned int queued = 0;
 		/*
-		 * 1: ran synchronously, refused a hand-off while a thread held
-		 * the leader's lock.
+		 * 1 if the chain ran synchronously: the hand-off is refused
+		 * while another thread holds the leader's lock.
 		 */
 		int done = syslet_submit_flags(fd, &first, 1, &o,
 					       SYSLET_SUBMIT_ASYNC_NOW, &queued);
@@ -815,14 +815,16 @@ TEST(rlimit_users_race_the_leadership_moving)
 		sync += done;
 		CHECK_EQ(gettid(), getpid());
 		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (now.tv_sec - start.tv_sec < 3);
+		/* 3 s and 200 hand-offs, however slow the machine, within 60 s. */
+	} while ((now.tv_sec - start.tv_sec < 3 || async < 200) &&
+		 now.tv_sec - start.tv_sec < 60);
 	atomic_store(&rlimit_stop, 1);
 	for (int i = 0; i < 4; i++)
 		CHECK(pthread_join(t[i], NULL) == 0);
 	printf("# %d hand-offs, %d refused, %ld calls of rlimit users\n", async,
 	       sync, atomic_load(&rlimit_calls));
 	CHECK_EQ(atomic_load(&rlimit_bad), 0);
-	CHECK(async >= 100);
+	CHECK(async >= 200);
 	CHECK(atomic_load(&rlimit_calls) >= 100);
 	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
 	CHECK(lim.rlim_cur == 500 || lim.rlim_cur == 600);
