@@ -11,7 +11,9 @@
  *  - a pthread pool of @qd workers doing pread(), fed through a mutex and
  *    condition variables, the classic user-space answer;
  *  - io_uring: @qd reads in flight, one io_uring_enter() submits the
- *    replacements and waits for at least one completion;
+ *    replacements and waits for at least one completion; as
+ *    "io_uring-reg", with the device registered (IOSQE_FIXED_FILE) and the
+ *    buffers too (IORING_OP_READ_FIXED), as a tuned io_uring user would;
  *  - syslets: each read is a one-atom chain; it goes in flight with no
  *    thread (SYSLET_FEAT_THREAD_FREE_IO: the device is opened with O_DIRECT
  *    and can start a read without waiting), or, if the driver cannot take
@@ -92,8 +94,18 @@ static void run_pread(void)
 	report("pread", 1, now_ns() - t0);
 }
 
-static void run_uring(int qd)
+/* One read of slot @s: on the registered file and buffers, or not. */
+static void uring_queue(struct uring *u, int s, bool registered)
 {
+	if (registered)
+		uring_prep_read_fixed(u, buf(s), BS, rand_off(), s, s);
+	else
+		uring_prep_read(u, dev, buf(s), BS, rand_off(), 0, s);
+}
+
+static void run_uring(int qd, bool registered)
+{
+	const char *name = registered ? "io_uring-reg" : "io_uring";
 	struct io_uring_cqe cqe;
 	struct uring u = { 0 };
 	double t0, end;
@@ -102,12 +114,17 @@ static void run_uring(int qd)
 
 	if (uring_init(&u, 2 * MAX_QD))
 		return;
+	if (registered && uring_register(&u, dev, bufs, MAX_QD, BS)) {
+		printf("%-22s qd %3d: registering the file and buffers failed\n", name, qd);
+		uring_exit(&u);
+		return;
+	}
 	nlat = 0;
 	t0 = now_ns();
 	end = t0 + seconds * 1e9;
 	for (int s = 0; s < qd; s++, to_submit++, inflight++) {
 		start_ns[s] = now_ns();
-		uring_prep_read(&u, dev, buf(s), BS, rand_off(), 0, s);
+		uring_queue(&u, s, registered);
 	}
 	while (inflight) {
 		if (uring_enter(&u, to_submit, 1) < 0)
@@ -122,13 +139,13 @@ static void run_uring(int qd)
 			inflight--;
 			if (now_ns() < end) {
 				start_ns[s] = now_ns();
-				uring_prep_read(&u, dev, buf(s), BS, rand_off(), 0, s);
+				uring_queue(&u, s, registered);
 				to_submit++;
 				inflight++;
 			}
 		}
 	}
-	report("io_uring", qd, now_ns() - t0);
+	report(name, qd, now_ns() - t0);
 	printf("%-22s %ld io_uring_enter calls, %.1f reads submitted each\n", "", calls,
 	       calls ? (double)reads / calls : 0.0);
 	uring_exit(&u);
@@ -428,8 +445,8 @@ static void issue_costs(void)
 
 /*
  * SYSLET_BENCH_ONLY=METHOD:DEPTH runs one row alone (scripts/profile.sh
- * profiles it); METHOD is pool, io_uring, syslet, syslet-batch,
- * syslet-1call, or none for nothing at all.
+ * profiles it); METHOD is pool, io_uring, io_uring-reg, syslet,
+ * syslet-batch, syslet-1call, or none for nothing at all.
  */
 static void run_only(const char *only)
 {
@@ -443,7 +460,9 @@ static void run_only(const char *only)
 	if (!strcmp(method, "pool"))
 		run_pool(qd);
 	else if (!strcmp(method, "io_uring"))
-		run_uring(qd);
+		run_uring(qd, false);
+	else if (!strcmp(method, "io_uring-reg"))
+		run_uring(qd, true);
 	else if (!strcmp(method, "syslet"))
 		run_syslet(qd);
 	else if (!strcmp(method, "syslet-batch"))
@@ -482,7 +501,8 @@ void bench_blockdev(void)
 		issue_costs();
 		for (unsigned int d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
 			run_pool(depths[d]);
-			run_uring(depths[d]);
+			run_uring(depths[d], false);
+			run_uring(depths[d], true);
 			run_syslet(depths[d]);
 			if (depths[d] > 1) {
 				run_syslet_batch(depths[d], false);

@@ -17,7 +17,7 @@
 DIR=$(dirname "$0")
 # The guest's PATH is busybox's; fio is staged in /usr/bin.
 export PATH=/usr/bin:$PATH
-ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch io_uring libaio posixaio psync}" | tr , ' ')
+ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch io_uring io_uring-reg libaio posixaio psync}" | tr , ' ')
 DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32}" | tr , ' ')
 # Seconds of guest time: with instructions counted (make bench under TCG),
 # two seconds are two billion instructions, thousands of reads.
@@ -43,11 +43,18 @@ echo "fio: clock source $(cat /sys/devices/system/clocksource/clocksource0/curre
 for engine in $ENGINES; do
 	for depth in $DEPTHS; do
 		export IODEPTH_BATCH=1
+		job=$DIR/randread.fio
 		case $engine in
 		syslet) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=0 ;;
 		# The same engine, the io_us of each commit in one ioctl.
 		syslet-batch) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=1 IODEPTH_BATCH=$depth ;;
 		psync) export ENGINE=psync IODEPTH=1 NUMJOBS=$depth ;;
+		# io_uring as a tuned user runs it: the device and the buffers
+		# registered (appended to the job's own section).
+		io_uring-reg)
+			export ENGINE=io_uring IODEPTH=$depth NUMJOBS=1
+			job=/tmp/randread-reg.fio
+			{ cat "$DIR/randread.fio"; printf 'registerfiles=1\nfixedbufs=1\n'; } >$job ;;
 		*) export ENGINE=$engine IODEPTH=$depth NUMJOBS=1 ;;
 		esac
 		# The guest's CPU use over the whole run (start-up and ramp
@@ -55,7 +62,7 @@ for engine in $ENGINES; do
 		# syslet job, whose user context moves between tasks.
 		set -- $(cpu_ticks)
 		busy0=$1 all0=$2
-		fio --output-format=terse --terse-version=3 "$DIR/randread.fio" >$OUT 2>&1
+		fio --output-format=terse --terse-version=3 "$job" >$OUT 2>&1
 		status=$?
 		set -- $(cpu_ticks)
 		cpu=$(((($1 - busy0) * 100) / ($2 - all0 + 1)))
