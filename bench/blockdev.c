@@ -14,6 +14,9 @@
  *    replacements and waits for at least one completion; as
  *    "io_uring-reg", with the device registered (IOSQE_FIXED_FILE) and the
  *    buffers too (IORING_OP_READ_FIXED), as a tuned io_uring user would;
+ *    as "io_uring-sqpoll", registered and with a kernel thread polling the
+ *    submission queue (IORING_SETUP_SQPOLL), the submitter entering only
+ *    to wait;
  *  - syslets: each read is a one-atom chain; it goes in flight with no
  *    thread (SYSLET_FEAT_THREAD_FREE_IO: the device is opened with O_DIRECT
  *    and can start a read without waiting), or, if the driver cannot take
@@ -94,6 +97,8 @@ static void run_pread(void)
 	report("pread", 1, now_ns() - t0);
 }
 
+enum uring_mode { URING_PLAIN, URING_REGISTERED, URING_SQPOLL };
+
 /* One read of slot @s: on the registered file and buffers, or not. */
 static void uring_queue(struct uring *u, int s, bool registered)
 {
@@ -103,17 +108,24 @@ static void uring_queue(struct uring *u, int s, bool registered)
 		uring_prep_read(u, dev, buf(s), BS, rand_off(), 0, s);
 }
 
-static void run_uring(int qd, bool registered)
+static void run_uring(int qd, enum uring_mode mode)
 {
-	const char *name = registered ? "io_uring-reg" : "io_uring";
+	static const char *const names[] = { "io_uring", "io_uring-reg", "io_uring-sqpoll" };
+	const char *name = names[mode];
+	bool registered = mode != URING_PLAIN;
 	struct io_uring_cqe cqe;
 	struct uring u = { 0 };
 	double t0, end;
 	int inflight = 0, to_submit = 0;
 	long calls = 0, reads = 0;
 
-	if (uring_init(&u, 2 * MAX_QD))
+	/* The poller sleeps after 1 s idle: never during a run. */
+	if (uring_init_flags(&u, 2 * MAX_QD, mode == URING_SQPOLL ? IORING_SETUP_SQPOLL : 0,
+			     1000)) {
+		printf("%-22s qd %3d: no such ring here\n", name, qd);
+		uring_exit(&u);
 		return;
+	}
 	if (registered && uring_register(&u, dev, bufs, MAX_QD, BS)) {
 		printf("%-22s qd %3d: registering the file and buffers failed\n", name, qd);
 		uring_exit(&u);
@@ -445,7 +457,7 @@ static void issue_costs(void)
 
 /*
  * SYSLET_BENCH_ONLY=METHOD:DEPTH runs one row alone (scripts/profile.sh
- * profiles it); METHOD is pool, io_uring, io_uring-reg, syslet,
+ * profiles it); METHOD is pool, io_uring, io_uring-reg, io_uring-sqpoll, syslet,
  * syslet-batch, syslet-1call, or none for nothing at all.
  */
 static void run_only(const char *only)
@@ -460,9 +472,11 @@ static void run_only(const char *only)
 	if (!strcmp(method, "pool"))
 		run_pool(qd);
 	else if (!strcmp(method, "io_uring"))
-		run_uring(qd, false);
+		run_uring(qd, URING_PLAIN);
 	else if (!strcmp(method, "io_uring-reg"))
-		run_uring(qd, true);
+		run_uring(qd, URING_REGISTERED);
+	else if (!strcmp(method, "io_uring-sqpoll"))
+		run_uring(qd, URING_SQPOLL);
 	else if (!strcmp(method, "syslet"))
 		run_syslet(qd);
 	else if (!strcmp(method, "syslet-batch"))
@@ -501,8 +515,9 @@ void bench_blockdev(void)
 		issue_costs();
 		for (unsigned int d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
 			run_pool(depths[d]);
-			run_uring(depths[d], false);
-			run_uring(depths[d], true);
+			run_uring(depths[d], URING_PLAIN);
+			run_uring(depths[d], URING_REGISTERED);
+			run_uring(depths[d], URING_SQPOLL);
 			run_syslet(depths[d]);
 			if (depths[d] > 1) {
 				run_syslet_batch(depths[d], false);

@@ -2,7 +2,8 @@
 /*
  * Just enough io_uring, on raw system calls, for the benchmarks to compare
  * with: the kernel's own io_uring, without liburing (which the guest does
- * not have). One ring, single mmap (IORING_FEAT_SINGLE_MMAP), no SQPOLL.
+ * not have). One ring, single mmap (IORING_FEAT_SINGLE_MMAP), SQPOLL if
+ * asked for (uring_init_flags()).
  */
 #ifndef SYSLET_BENCH_URING_H
 #define SYSLET_BENCH_URING_H
@@ -16,7 +17,8 @@
 
 struct uring {
 	int fd;
-	unsigned int *sq_head, *sq_tail, *sq_mask, *sq_array;
+	unsigned int *sq_head, *sq_tail, *sq_mask, *sq_array, *sq_flags;
+	unsigned int setup_flags;
 	unsigned int *cq_head, *cq_tail, *cq_mask;
 	struct io_uring_sqe *sqes;
 	struct io_uring_cqe *cqes;
@@ -24,14 +26,22 @@ struct uring {
 	size_t ring_len, sqes_len;
 };
 
-/* 0, or -1 (no io_uring, or no single mmap). */
-static inline int uring_init(struct uring *u, unsigned int entries)
+/*
+ * With IORING_SETUP_SQPOLL in @flags, a kernel thread polls the submission
+ * queue, going to sleep after @sq_idle_ms without work. 0, or -1 (no
+ * io_uring, or no single mmap).
+ */
+static inline int uring_init_flags(struct uring *u, unsigned int entries, unsigned int flags,
+				   unsigned int sq_idle_ms)
 {
 	struct io_uring_params p;
 	size_t sq_len, cq_len;
 	char *ring;
 
 	memset(&p, 0, sizeof(p));
+	p.flags = flags;
+	p.sq_thread_idle = sq_idle_ms;
+	u->setup_flags = flags;
 	u->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
 	if (u->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP))
 		return -1;
@@ -50,11 +60,17 @@ static inline int uring_init(struct uring *u, unsigned int entries)
 	u->sq_tail = (unsigned int *)(ring + p.sq_off.tail);
 	u->sq_mask = (unsigned int *)(ring + p.sq_off.ring_mask);
 	u->sq_array = (unsigned int *)(ring + p.sq_off.array);
+	u->sq_flags = (unsigned int *)(ring + p.sq_off.flags);
 	u->cq_head = (unsigned int *)(ring + p.cq_off.head);
 	u->cq_tail = (unsigned int *)(ring + p.cq_off.tail);
 	u->cq_mask = (unsigned int *)(ring + p.cq_off.ring_mask);
 	u->cqes = (struct io_uring_cqe *)(ring + p.cq_off.cqes);
 	return 0;
+}
+
+static inline int uring_init(struct uring *u, unsigned int entries)
+{
+	return uring_init_flags(u, entries, 0, 0);
 }
 
 /* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
@@ -119,8 +135,24 @@ static inline void uring_prep_read_fixed(struct uring *u, void *buf, unsigned in
 /* Submits what is queued and waits for @wait completions; returns enter's result. */
 static inline int uring_enter(struct uring *u, unsigned int submit, unsigned int wait)
 {
-	return (int)syscall(__NR_io_uring_enter, u->fd, submit, wait,
-			    wait ? IORING_ENTER_GETEVENTS : 0, NULL, 0);
+	unsigned int flags = wait ? IORING_ENTER_GETEVENTS : 0;
+
+	if (u->setup_flags & IORING_SETUP_SQPOLL) {
+		/*
+		 * The poller submits; enter only to wake it when it slept, or
+		 * to wait (its result then counts completions, not
+		 * submissions: say @submit, which the poller takes).
+		 */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(u->sq_flags, __ATOMIC_RELAXED) & IORING_SQ_NEED_WAKEUP)
+			flags |= IORING_ENTER_SQ_WAKEUP;
+		else if (!wait)
+			return (int)submit;
+		if (syscall(__NR_io_uring_enter, u->fd, 0, wait, flags, NULL, 0) < 0)
+			return -1;
+		return (int)submit;
+	}
+	return (int)syscall(__NR_io_uring_enter, u->fd, submit, wait, flags, NULL, 0);
 }
 
 /* Consumes every completion there is; returns how many, or -1 if one failed. */
