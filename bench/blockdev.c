@@ -15,8 +15,8 @@
  *    "io_uring-reg", with the device registered (IOSQE_FIXED_FILE) and the
  *    buffers too (IORING_OP_READ_FIXED), as a tuned io_uring user would;
  *    as "io_uring-sqpoll", registered and with a kernel thread polling the
- *    submission queue (IORING_SETUP_SQPOLL), the submitter entering only
- *    to wait;
+ *    submission queue (IORING_SETUP_SQPOLL) on CPU 1 of its own
+ *    (IORING_SETUP_SQ_AFF), the submitter on CPU 0, entering only to wait;
  *  - syslets: each read is a one-atom chain; it goes in flight with no
  *    thread (SYSLET_FEAT_THREAD_FREE_IO: the device is opened with O_DIRECT
  *    and can start a read without waiting), or, if the driver cannot take
@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -119,17 +120,30 @@ static void run_uring(int qd, enum uring_mode mode)
 	int inflight = 0, to_submit = 0;
 	long calls = 0, reads = 0;
 
-	/* The poller sleeps after 1 s idle: never during a run. */
-	if (uring_init_flags(&u, 2 * MAX_QD, mode == URING_SQPOLL ? IORING_SETUP_SQPOLL : 0,
-			     1000)) {
+	cpu_set_t cpus, cpu0;
+
+	/*
+	 * The poller sleeps after 1 s idle, never during a run. It spins on
+	 * CPU 1, the submitter runs on CPU 0: sharing a CPU, each would wait
+	 * for the other's time slice.
+	 */
+	if (mode == URING_SQPOLL) {
+		CPU_ZERO(&cpu0);
+		CPU_SET(0, &cpu0);
+		if (sched_getaffinity(0, sizeof(cpus), &cpus) ||
+		    sched_setaffinity(0, sizeof(cpu0), &cpu0)) {
+			printf("%-22s qd %3d: cannot run on CPU 0 alone\n", name, qd);
+			return;
+		}
+	}
+	if (uring_init_flags(&u, 2 * MAX_QD, mode == URING_SQPOLL ?
+			     IORING_SETUP_SQPOLL | IORING_SETUP_SQ_AFF : 0, 1000, 1)) {
 		printf("%-22s qd %3d: no such ring here\n", name, qd);
-		uring_exit(&u);
-		return;
+		goto out;
 	}
 	if (registered && uring_register(&u, dev, bufs, MAX_QD, BS)) {
 		printf("%-22s qd %3d: registering the file and buffers failed\n", name, qd);
-		uring_exit(&u);
-		return;
+		goto out;
 	}
 	nlat = 0;
 	t0 = now_ns();
@@ -160,7 +174,10 @@ static void run_uring(int qd, enum uring_mode mode)
 	report(name, qd, now_ns() - t0);
 	printf("%-22s %ld io_uring_enter calls, %.1f reads submitted each\n", "", calls,
 	       calls ? (double)reads / calls : 0.0);
+out:
 	uring_exit(&u);
+	if (mode == URING_SQPOLL)
+		sched_setaffinity(0, sizeof(cpus), &cpus);
 }
 
 /* The pthread pool: requests and completions are stacks of slot numbers. */

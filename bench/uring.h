@@ -28,11 +28,12 @@ struct uring {
 
 /*
  * With IORING_SETUP_SQPOLL in @flags, a kernel thread polls the submission
- * queue, going to sleep after @sq_idle_ms without work. 0, or -1 (no
+ * queue, going to sleep after @sq_idle_ms without work; with
+ * IORING_SETUP_SQ_AFF too, it runs on CPU @sq_cpu only. 0, or -1 (no
  * io_uring, or no single mmap).
  */
 static inline int uring_init_flags(struct uring *u, unsigned int entries, unsigned int flags,
-				   unsigned int sq_idle_ms)
+				   unsigned int sq_idle_ms, unsigned int sq_cpu)
 {
 	struct io_uring_params p;
 	size_t sq_len, cq_len;
@@ -41,6 +42,7 @@ static inline int uring_init_flags(struct uring *u, unsigned int entries, unsign
 	memset(&p, 0, sizeof(p));
 	p.flags = flags;
 	p.sq_thread_idle = sq_idle_ms;
+	p.sq_thread_cpu = sq_cpu;
 	u->setup_flags = flags;
 	u->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
 	if (u->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP))
@@ -70,7 +72,7 @@ static inline int uring_init_flags(struct uring *u, unsigned int entries, unsign
 
 static inline int uring_init(struct uring *u, unsigned int entries)
 {
-	return uring_init_flags(u, entries, 0, 0);
+	return uring_init_flags(u, entries, 0, 0, 0);
 }
 
 /* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
