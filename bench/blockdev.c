@@ -119,7 +119,6 @@ static void run_uring(int qd, enum uring_mode mode)
 	double t0, end;
 	int inflight = 0, to_submit = 0;
 	long calls = 0, reads = 0;
-
 	cpu_set_t cpus, cpu0;
 
 	/*
