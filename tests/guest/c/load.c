@@ -44,10 +44,14 @@ static __s64 results[SUBMITTERS][POOL];
 
 static int fd, pipes[SUBMITTERS][2];
 /* /dev/nullb0 with O_DIRECT (-1 without it): an eighth of the chains read
- * it, each read in flight with no thread (SYSLET_FEAT_THREAD_FREE_IO). */
-static int direct = -1;
+ * it, each read in flight with no thread (SYSLET_FEAT_THREAD_FREE_IO). Half
+ * of those read /dev/nullb-shallow instead when the guest made it: one
+ * request, 1 ms each, so a read issued while it is busy is refused inside
+ * the submission and the chain takes the system call's path (it waits for
+ * the request, handing off). */
+static int direct = -1, shallow = -1;
 static char direct_buf[SUBMITTERS][4096] __attribute__((aligned(4096)));
-static long direct_reads;
+static long direct_reads, shallow_reads, eagain;
 static struct syslet_ring_map ring;
 static volatile int start, stop, reaping = 1;
 static long submitted, sync_done, async_done, duplicated, unknown, queued_total;
@@ -89,6 +93,9 @@ static void account_outcome(const struct syslet_outcome *o, int how)
 {
 	if (o->flags & (SYSLET_OUTCOME_CANCELLED | SYSLET_OUTCOME_TIMED_OUT))
 		__atomic_add_fetch(&halted, 1, __ATOMIC_RELAXED);
+	/* No chain here calls anything that returns it on a blocking file. */
+	if (o->result == -EAGAIN)
+		__atomic_add_fetch(&eagain, 1, __ATOMIC_RELAXED);
 	account(o->cookie, how);
 }
 
@@ -119,9 +126,12 @@ static void *submitter(void *arg)
 			if ((r >> (i * 3)) % 4 == 0)	/* blocks until fed */
 				syslet_atom_prep(a, SYS_read, pipes[t][0], syslet_ptr(buf), 1, 0, 0, 0);
 			else if ((r >> (i * 3)) % 8 == 1 && direct >= 0) {
-				syslet_atom_prep(a, SYS_pread64, direct, syslet_ptr(direct_buf[t]),
+				int dev = shallow >= 0 && (r >> (30 + i)) & 1 ? shallow : direct;
+
+				syslet_atom_prep(a, SYS_pread64, dev, syslet_ptr(direct_buf[t]),
 						 4096, ((r >> 20) % 1024) * 4096, 0, 0);
-				__atomic_add_fetch(&direct_reads, 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(dev == shallow ? &shallow_reads : &direct_reads, 1,
+						   __ATOMIC_RELAXED);
 			} else
 				syslet_atom_prep(a, SYS_getppid, 0, 0, 0, 0, 0, 0);
 			syslet_atom_result(a, &results[t][k]);
@@ -228,6 +238,7 @@ static void load_run(int cap, int tasks_cap)
 	max_threads = cap;
 	nproc = tasks_cap;
 	direct = open("/dev/nullb0", O_RDONLY | O_DIRECT);
+	shallow = open("/dev/nullb-shallow", O_RDONLY | O_DIRECT);
 	CHECK_EQ(tap_become_nobody(), 0);
 	CHECK_EQ(setrlimit(RLIMIT_NPROC, &limit), 0);
 	fd = syslet_open();
@@ -277,8 +288,9 @@ static void load_run(int cap, int tasks_cap)
 	       syslet_fdinfo_value(fd, "syslet-spares-failed"));
 	printf("# cancels %ld (chains found %ld), chains stopped by a cancel or a deadline %ld\n",
 	       cancels, cancel_found, halted);
-	printf("# direct reads %ld, of which in flight with no thread %ld\n", direct_reads,
-	       syslet_fdinfo_value(fd, "syslet-direct-io"));
+	printf("# direct reads %ld of nullb0 and %ld of the one-request device, in flight with "
+	       "no thread %ld; outcomes -EAGAIN %ld\n", direct_reads, shallow_reads,
+	       syslet_fdinfo_value(fd, "syslet-direct-io"), eagain);
 	printf("# hardening: load, %d threads x %d s, sync, blocking and thread-free chains, cancels and "
 	       "deadlines, exact accounting, thread cap %d "
 	       "| %ld chains (most threads %ld) | %ld lost, %ld duplicated, %ld unknown, "
@@ -289,6 +301,7 @@ static void load_run(int cap, int tasks_cap)
 	CHECK(queued_total > 0);
 	CHECK(halted > 0);
 	CHECK(direct >= 0 && syslet_fdinfo_value(fd, "syslet-direct-io") > 0);
+	CHECK_EQ(eagain, 0);
 	CHECK_EQ(lost, 0);
 	CHECK_EQ(sync_done + async_done, submitted);
 	CHECK_EQ(duplicated, 0);
