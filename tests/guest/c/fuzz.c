@@ -109,8 +109,11 @@ static void blocking_atom(struct syslet_atom *a)
 }
 
 /* /dev/nullb0 with O_DIRECT, opened before the fuzzer drops its
- * privileges (-1 without it): reads that go in flight with no thread. */
-static int direct_fd = -1;
+ * privileges (-1 without it): reads that go in flight with no thread. Half
+ * the atoms use /dev/nullb-shallow instead when the guest made it: one
+ * request at a time, so I/O issued while it is busy is refused inside the
+ * submission and takes the system call's path. */
+static int direct_fd = -1, shallow_fd = -1;
 static char direct_buf[4][4096] __attribute__((aligned(4096)));
 
 static struct iovec direct_iov[4];
@@ -131,7 +134,9 @@ static void direct_atom(struct syslet_atom *a, unsigned int c)
 
 	for (int i = 0; i < 4; i++)
 		direct_iov[i] = (struct iovec){ direct_buf[i], (rnd() % 8) ? 4096 : rnd() % 4096 };
-	syslet_atom_prep(a, (__u32)nr, direct_fd, buf, len, off, 0, 0);
+	int fd = shallow_fd >= 0 && rnd() % 2 ? shallow_fd : direct_fd;
+
+	syslet_atom_prep(a, (__u32)nr, fd, buf, len, off, 0, 0);
 	a->flags = (rnd() % 4) ? 0 : (__u32)(rnd() & 0x1f00);
 	a->result = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : (rnd() % 2 ? 0 : some_address());
 	a->cookie = rnd();
@@ -182,6 +187,7 @@ TEST(seeded_fuzz_of_submit_setup_wait)
 		dup2(null, 1);
 		dup2(null, 2);
 		direct_fd = open("/dev/nullb0", O_RDWR | O_DIRECT);
+		shallow_fd = open("/dev/nullb-shallow", O_RDWR | O_DIRECT);
 		if (tap_become_nobody() != 0)
 			_exit(3);
 		fuzz_loop(s0, n, rep);
