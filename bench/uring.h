@@ -75,24 +75,40 @@ static inline int uring_init(struct uring *u, unsigned int entries)
 	return uring_init_flags(u, entries, 0, 0, 0);
 }
 
-/* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
-static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned int len,
-				   unsigned long long off, unsigned char flags,
-				   unsigned long long user_data)
+/* Fills the next submission queue entry; uring_publish() queues it. */
+static inline struct io_uring_sqe *uring_sqe(struct uring *u, unsigned char opcode, int fd,
+					     void *buf, unsigned int len, unsigned long long off,
+					     unsigned char flags, unsigned long long user_data)
 {
-	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask;
-	struct io_uring_sqe *sqe = &u->sqes[idx];
+	struct io_uring_sqe *sqe = &u->sqes[*u->sq_tail & *u->sq_mask];
 
 	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_READ;
+	sqe->opcode = opcode;
 	sqe->flags = flags;
 	sqe->fd = fd;
 	sqe->addr = (unsigned long)buf;
 	sqe->len = len;
 	sqe->off = off;
 	sqe->user_data = user_data;
+	return sqe;
+}
+
+/* Queues the entry uring_sqe() filled (not submitted yet). */
+static inline void uring_publish(struct uring *u)
+{
+	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask;
+
 	u->sq_array[idx] = idx;
 	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
+static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned int len,
+				   unsigned long long off, unsigned char flags,
+				   unsigned long long user_data)
+{
+	uring_sqe(u, IORING_OP_READ, fd, buf, len, off, flags, user_data);
+	uring_publish(u);
 }
 
 /*
@@ -118,20 +134,9 @@ static inline void uring_prep_read_fixed(struct uring *u, void *buf, unsigned in
 					 unsigned long long off, unsigned short idx,
 					 unsigned long long user_data)
 {
-	unsigned int tail = *u->sq_tail, slot = tail & *u->sq_mask;
-	struct io_uring_sqe *sqe = &u->sqes[slot];
-
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_READ_FIXED;
-	sqe->flags = IOSQE_FIXED_FILE;
-	sqe->fd = 0;
-	sqe->addr = (unsigned long)buf;
-	sqe->len = len;
-	sqe->off = off;
-	sqe->buf_index = idx;
-	sqe->user_data = user_data;
-	u->sq_array[slot] = slot;
-	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	uring_sqe(u, IORING_OP_READ_FIXED, 0, buf, len, off, IOSQE_FIXED_FILE,
+		  user_data)->buf_index = idx;
+	uring_publish(u);
 }
 
 /* Submits what is queued and waits for @wait completions; returns enter's result. */
