@@ -56,6 +56,8 @@ static struct syslet_ring_map ring;
 static volatile int start, stop, reaping = 1;
 static long submitted, sync_done, async_done, duplicated, unknown, queued_total;
 static long most_threads, most_tasks;
+/* Readings of the thread count over RLIMIT_NPROC that a later one undid. */
+static long transient_over;
 /* Cancels and deadlines: requests made, chains found, outcomes that say so. */
 static long cancels, cancel_found, halted;
 /* The next sequence number of each submitter, for the canceller. */
@@ -213,6 +215,16 @@ static void *reaper(void *arg)
 		long threads = syslet_fdinfo_value(fd, "syslet-threads");
 		long tasks = tap_thread_count();
 
+		/* One over is what a stock race reads (see load_run()): a real
+		 * excess is still there a moment later. */
+		if (tasks > nproc) {
+			for (int i = 0; i < 20 && tasks > nproc; i++) {
+				usleep(1000);
+				tasks = tap_thread_count();
+			}
+			if (tasks <= nproc)
+				transient_over++;
+		}
 		for (int i = 0; i < n; i++)
 			account_outcome(&o[i], ASYNC_DONE);
 		if (threads > most_threads)
@@ -309,13 +321,20 @@ static void load_run(int cap, int tasks_cap)
 	CHECK_EQ(async_done, queued_total);
 	CHECK(most_threads <= max_threads);
 	/*
-	 * Sampled, so it can miss a peak; each sample is one reading of the
-	 * kernel's count. Fork counts a thread against RLIMIT_NPROC before it
-	 * joins the thread count, and release_task() uncounts one a moment
-	 * before it leaves it: only a fork that took tasklist_lock inside that
-	 * moment, sampled then, could read one over.
-	 * cachemiss.c pins the limit exactly with no spare allowed at all.
+	 * Sampled, so it can miss a peak. The thread count is not the count
+	 * RLIMIT_NPROC checks: release_task() uncounts an exiting thread from
+	 * the user's tasks, then (pidfs, the cgroup release, waiting for
+	 * tasklist_lock; all of it can sleep on PREEMPT_RT) drops it from the
+	 * thread count. A fork inside that window is allowed and joins the
+	 * thread count first, so a reading then is one over, for a moment (CI
+	 * saw 13 of 12 once on the rt kernel). The reaper reads again, up to
+	 * 20 times 1 ms apart, and keeps the last reading: an excess that
+	 * lasts is a real one. cachemiss.c pins the limit exactly with no
+	 * spare allowed at all.
 	 */
+	if (transient_over)
+		printf("# readings over RLIMIT_NPROC that the next one undid: %ld\n",
+		       transient_over);
 	CHECK(most_tasks <= nproc);
 }
 
