@@ -10,7 +10,7 @@
 //! hand-off until its last chain has run. `SYSLET_IOC_CANCEL`
 //! (`Pool::cancel`) looks at every carrier there, marks the chains it
 //! matches and, if the chain running is one of them, interrupts the
-//! carrier's sleep with `syslet_interrupt()` (kernel patch 13): a carrier
+//! carrier's sleep with `syslet_interrupt()` (kernel patch 16): a carrier
 //! blocks every signal, so nothing else could. The carrier reads the marks
 //! when it starts a chain and -- only once a mark was made, so that a
 //! submission nobody cancels pays one atomic load per atom -- before each

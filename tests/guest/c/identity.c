@@ -774,52 +774,88 @@ static void *exec_loop(void *arg)
 }
 
 /*
- * The process's rlimits are used under its leader's lock, and every
- * hand-off of the leader's context moves the leadership: threads that use
- * them meanwhile (prlimit64(), fork(), execve()) must find the leader of
- * the moment. A move between their lock and unlock once left the old
- * leader's lock held for ever (lockdep: bad unlock balance; then the
- * machine spun), a denial of service by any program.
+ * RLIMIT_CPU arms the process's CPU timer through its leader, and this
+ * asks for it through the leader's id from another thread (prlimit64() of
+ * another thread of the caller's process): 10^6 and 10^6 + 1 s in turn.
  */
-TEST(rlimit_users_race_the_leadership_moving)
+static void *cpu_limit_loop(void *arg)
 {
-	void *(*loops[])(void *) = { prlimit_loop, prlimit_loop, fork_loop, exec_loop };
-	pthread_t t[4];
+	struct rlimit lim, old;
+
+	(void)arg;
+	if (getrlimit(RLIMIT_CPU, &lim) != 0)
+		atomic_fetch_add(&rlimit_bad, 1);
+	for (long i = 0; !atomic_load(&rlimit_stop); i++) {
+		lim.rlim_cur = 1000000 + (i & 1);
+		if (prlimit(getpid(), RLIMIT_CPU, &lim, &old) != 0)
+			atomic_fetch_add(&rlimit_bad, 1);
+		atomic_fetch_add(&rlimit_calls, 1);
+	}
+	return NULL;
+}
+
+/*
+ * The leader hands its context off again and again, with a getppid chain
+ * that goes asynchronous at once, for 3 s and at least 200 hand-offs
+ * (however slow the machine, within 60 s): each moves the leadership.
+ * @async counts the hand-offs, @sync the chains that ran synchronously
+ * because the hand-off was refused (e.g. while another thread held the
+ * leader's lock).
+ */
+static void hand_off_leadership(int *async, int *sync)
+{
 	struct syslet_atom a, *first = &a;
 	struct syslet_outcome o;
 	struct timespec start, now;
-	struct rlimit lim;
 	struct nap n;
-	int fd = nap_ctx(&n, 2, NAP_NS), async = 0, sync = 0;
+	int fd = nap_ctx(&n, 2, NAP_NS);
 
-	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-	lim.rlim_cur = 500;
-	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
-	for (int i = 0; i < 4; i++)
-		CHECK(pthread_create(&t[i], NULL, loops[i], NULL) == 0);
+	*async = *sync = 0;
 	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	do {
 		unsigned int queued = 0;
-		/*
-		 * 1 if the chain ran synchronously: the hand-off is refused
-		 * while another thread holds the leader's lock.
-		 */
 		int done = syslet_submit_flags(fd, &first, 1, &o,
 					       SYSLET_SUBMIT_ASYNC_NOW, &queued);
 
 		CHECK(done + queued == 1);
 		if (queued)
 			CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
-		async += queued;
-		sync += done;
+		*async += queued;
+		*sync += done;
 		CHECK_EQ(gettid(), getpid());
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		/* 3 s and 200 hand-offs, however slow the machine, within 60 s. */
-	} while ((now.tv_sec - start.tv_sec < 3 || async < 200) &&
+	} while ((now.tv_sec - start.tv_sec < 3 || *async < 200) &&
 		 now.tv_sec - start.tv_sec < 60);
+	close(fd);
+}
+
+/*
+ * The process's rlimits are used under its leader's lock, and every
+ * hand-off of the leader's context moves the leadership: threads that use
+ * them meanwhile (prlimit64(), fork(), execve(), and RLIMIT_CPU, which arms
+ * the process's CPU timer through the leader) must find the leader of the
+ * moment. A move between their lock and unlock once left the old
+ * leader's lock held for ever (lockdep: bad unlock balance; then the
+ * machine spun), a denial of service by any program.
+ */
+TEST(rlimit_users_race_the_leadership_moving)
+{
+	void *(*loops[])(void *) = { prlimit_loop, prlimit_loop, cpu_limit_loop, fork_loop,
+				     exec_loop };
+	const int nloops = sizeof(loops) / sizeof(loops[0]);
+	pthread_t t[5];
+	struct rlimit lim;
+	int async, sync;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+	lim.rlim_cur = 500;
+	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	for (int i = 0; i < nloops; i++)
+		CHECK(pthread_create(&t[i], NULL, loops[i], NULL) == 0);
+	hand_off_leadership(&async, &sync);
 	atomic_store(&rlimit_stop, 1);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < nloops; i++)
 		CHECK(pthread_join(t[i], NULL) == 0);
 	printf("# %d hand-offs, %d refused, %ld calls of rlimit users\n", async,
 	       sync, atomic_load(&rlimit_calls));
@@ -828,6 +864,58 @@ TEST(rlimit_users_race_the_leadership_moving)
 	CHECK(atomic_load(&rlimit_calls) >= 100);
 	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
 	CHECK(lim.rlim_cur == 500 || lim.rlim_cur == 600);
+}
+
+static atomic_int pgid_stop;
+static atomic_long pgid_calls, pgid_bad;
+
+/* setpgid(0, 0) makes the process a group of its own, then changes nothing. */
+static void *setpgid_loop(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&pgid_stop)) {
+		if (setpgid(0, 0) != 0 || getpgid(0) != getpid())
+			atomic_fetch_add(&pgid_bad, 1);
+		atomic_fetch_add(&pgid_calls, 1);
+	}
+	return NULL;
+}
+
+/*
+ * setpgid() and setsid() act on the process's leader. They took it before
+ * tasklist_lock, where a hand-off of the leader's context moves the
+ * leadership: a call that straddled a move worked on a thread that no
+ * longer led, and setpgid(0, 0) failed with ESRCH (setsid() took the
+ * session id from a pid that was no longer the process's). In a child,
+ * which is no session leader and whose group may change.
+ */
+TEST(setpgid_races_the_leadership_moving)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		pthread_t t[2];
+		int async, sync;
+
+		for (int i = 0; i < 2; i++)
+			CHECK(pthread_create(&t[i], NULL, setpgid_loop, NULL) == 0);
+		hand_off_leadership(&async, &sync);
+		atomic_store(&pgid_stop, 1);
+		for (int i = 0; i < 2; i++)
+			CHECK(pthread_join(t[i], NULL) == 0);
+		printf("# %d hand-offs, %d refused, %ld setpgid() calls, %ld wrong\n", async,
+		       sync, atomic_load(&pgid_calls), atomic_load(&pgid_bad));
+		CHECK_EQ(atomic_load(&pgid_bad), 0);
+		CHECK(async >= 200);
+		CHECK(atomic_load(&pgid_calls) >= 100);
+		fflush(stdout);
+		_exit(0);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 /*
