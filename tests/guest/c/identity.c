@@ -715,18 +715,33 @@ TEST(threads_made_while_the_leadership_moves_can_exec)
 static atomic_int rlimit_stop;
 static atomic_long rlimit_calls, rlimit_bad;
 
-/* Sets the soft RLIMIT_NOFILE to 500 and 600 in turn: always one of them. */
+/*
+ * Sets a soft limit to one of two values in turn, so the old one is always
+ * one of them: RLIMIT_NOFILE through pid 0 (current), and RLIMIT_CPU, which
+ * arms the process's CPU timer through the leader, through the leader's id
+ * from another thread (prlimit64() of another thread of the caller's
+ * process).
+ */
+struct limit_loop {
+	int resource;
+	int by_leader_id;
+	rlim_t value[2];
+};
+
+static const struct limit_loop nofile_loop = { RLIMIT_NOFILE, 0, { 500, 600 } };
+static const struct limit_loop cpu_loop = { RLIMIT_CPU, 1, { 1000000, 1000001 } };
+
 static void *prlimit_loop(void *arg)
 {
+	const struct limit_loop *l = arg;
 	struct rlimit lim, old;
 
-	(void)arg;
-	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+	if (getrlimit(l->resource, &lim) != 0)
 		atomic_fetch_add(&rlimit_bad, 1);
 	for (long i = 0; !atomic_load(&rlimit_stop); i++) {
-		lim.rlim_cur = i & 1 ? 600 : 500;
-		if (prlimit(0, RLIMIT_NOFILE, &lim, &old) != 0 ||
-		    (old.rlim_cur != 500 && old.rlim_cur != 600))
+		lim.rlim_cur = l->value[i & 1];
+		if (prlimit(l->by_leader_id ? getpid() : 0, l->resource, &lim, &old) != 0 ||
+		    (old.rlim_cur != l->value[0] && old.rlim_cur != l->value[1]))
 			atomic_fetch_add(&rlimit_bad, 1);
 		atomic_fetch_add(&rlimit_calls, 1);
 	}
@@ -770,27 +785,6 @@ static void *exec_loop(void *arg)
 		atomic_fetch_add(&rlimit_calls, 1);
 	}
 	close(fd);
-	return NULL;
-}
-
-/*
- * RLIMIT_CPU arms the process's CPU timer through its leader, and this
- * asks for it through the leader's id from another thread (prlimit64() of
- * another thread of the caller's process): 10^6 and 10^6 + 1 s in turn.
- */
-static void *cpu_limit_loop(void *arg)
-{
-	struct rlimit lim, old;
-
-	(void)arg;
-	if (getrlimit(RLIMIT_CPU, &lim) != 0)
-		atomic_fetch_add(&rlimit_bad, 1);
-	for (long i = 0; !atomic_load(&rlimit_stop); i++) {
-		lim.rlim_cur = 1000000 + (i & 1);
-		if (prlimit(getpid(), RLIMIT_CPU, &lim, &old) != 0)
-			atomic_fetch_add(&rlimit_bad, 1);
-		atomic_fetch_add(&rlimit_calls, 1);
-	}
 	return NULL;
 }
 
@@ -841,18 +835,22 @@ static void hand_off_leadership(int *async, int *sync)
  */
 TEST(rlimit_users_race_the_leadership_moving)
 {
-	void *(*loops[])(void *) = { prlimit_loop, prlimit_loop, cpu_limit_loop, fork_loop,
+	void *(*loops[])(void *) = { prlimit_loop, prlimit_loop, prlimit_loop, fork_loop,
 				     exec_loop };
+	const void *args[] = { &nofile_loop, &nofile_loop, &cpu_loop, NULL, NULL };
 	const int nloops = sizeof(loops) / sizeof(loops[0]);
 	pthread_t t[5];
 	struct rlimit lim;
 	int async, sync;
 
 	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-	lim.rlim_cur = 500;
+	lim.rlim_cur = nofile_loop.value[0];
 	CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	CHECK(getrlimit(RLIMIT_CPU, &lim) == 0);
+	lim.rlim_cur = cpu_loop.value[0];
+	CHECK(setrlimit(RLIMIT_CPU, &lim) == 0);
 	for (int i = 0; i < nloops; i++)
-		CHECK(pthread_create(&t[i], NULL, loops[i], NULL) == 0);
+		CHECK(pthread_create(&t[i], NULL, loops[i], (void *)args[i]) == 0);
 	hand_off_leadership(&async, &sync);
 	atomic_store(&rlimit_stop, 1);
 	for (int i = 0; i < nloops; i++)
