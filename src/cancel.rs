@@ -50,8 +50,11 @@ pub(crate) struct Cancel {
 /// in an allocation.
 const INLINE_FIRSTS: usize = 15;
 
-/// First-atom cookies: inline for a small batch, else allocated.
+/// First-atom cookies: none for a submission of one chain (which then
+/// neither reads nor zeroes anything here), inline for a small batch, else
+/// allocated.
 enum Firsts {
+    None,
     Inline([u64; INLINE_FIRSTS], usize),
     Allocated(KVec<u64>),
 }
@@ -59,6 +62,7 @@ enum Firsts {
 impl Firsts {
     fn as_slice(&self) -> &[u64] {
         match self {
+            Self::None => &[],
             Self::Inline(a, n) => a.get(..*n).unwrap_or(&[]),
             Self::Allocated(v) => v,
         }
@@ -70,7 +74,9 @@ impl Cancel {
     /// starts at an address in `chains`.
     pub(crate) fn new(chains: &[u64]) -> Result<Self> {
         let rest = chains.get(1..).unwrap_or(&[]);
-        let firsts = if rest.len() <= INLINE_FIRSTS {
+        let firsts = if rest.is_empty() {
+            Firsts::None
+        } else if rest.len() <= INLINE_FIRSTS {
             let mut a = [0; INLINE_FIRSTS];
             for (c, &first) in a.iter_mut().zip(rest) {
                 *c = first_cookie(first);

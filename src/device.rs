@@ -227,28 +227,28 @@ fn query(user: UserSlice) -> Result<isize> {
 }
 
 /// A file reference a submission holds while its chains may go
-/// asynchronous. It and the system call's own reference, if it has one,
-/// are counted in [`Context::held_refs`], so that `flush` can tell the
-/// users' references from the submissions'.
+/// asynchronous: the system call's own if it has one (it is dropped only
+/// after the submission returned), else one taken here. It is counted in
+/// [`Context::held_refs`], so that `flush` can tell the users' references
+/// from the submissions'.
 struct SubmissionRef<'a> {
     held: &'a Atomic<u32>,
-    /// 1, or 2 with the system call's own.
-    count: u32,
-    _file: ARef<File>,
+    /// `None` when the system call holds one.
+    _file: Option<ARef<File>>,
 }
 
 impl<'a> SubmissionRef<'a> {
     /// `call_ref`: whether the system call holds a reference of its own
-    /// (`syslet_files_shared()` at its start).
+    /// (`syslet_files_shared()` at its start). Taking a second one cost
+    /// every submission an atomic increment and an `fput()`.
     fn new(ctx: &'a Context, file: &File, call_ref: bool) -> Self {
         let r = Self {
             held: &ctx.held_refs,
-            count: 1 + u32::from(call_ref),
-            _file: file.into(),
+            _file: (!call_ref).then(|| file.into()),
         };
         // Counted only once the reference is taken: `flush` may then
         // overcount the users' references, never undercount them.
-        r.held.add(r.count, Relaxed);
+        r.held.add(1, Relaxed);
         r
     }
 }
@@ -256,7 +256,7 @@ impl<'a> SubmissionRef<'a> {
 impl Drop for SubmissionRef<'_> {
     fn drop(&mut self) {
         // Before the reference goes (the field drops after this).
-        self.held.fetch_sub(self.count, Relaxed);
+        self.held.fetch_sub(1, Relaxed);
     }
 }
 
@@ -325,10 +325,11 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     };
     ctx.ensure_ready()?;
     let sync_only = req.flags & uapi::SYSLET_SUBMIT_SYNC_ONLY != 0;
-    // A file reference of our own while chains may go asynchronous: the
-    // ioctl's own reference is not taken when the process had one thread
-    // at entry, and a spare that takes over may close the file while we
-    // still run its chains. Dropped last, after `Takeover::finish`.
+    // A file reference while chains may go asynchronous: a spare that
+    // takes over may close the file while we still run its chains. The
+    // ioctl's own serves if it took one; it does not when the process had
+    // one thread at entry, and then we take one. Dropped last, after
+    // `Takeover::finish`.
     let _file_ref = (!sync_only).then(|| SubmissionRef::new(ctx, file, call_ref));
     if !sync_only {
         ctx.pool.replenish(&ctx.stats);
