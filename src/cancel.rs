@@ -72,6 +72,7 @@ impl Firsts {
 impl Cancel {
     /// Reads the first-atom cookie of each chain but the first that
     /// starts at an address in `chains`.
+    #[inline(always)]
     pub(crate) fn new(chains: &[u64]) -> Result<Self> {
         let rest = chains.get(1..).unwrap_or(&[]);
         let firsts = if rest.is_empty() {
