@@ -64,6 +64,8 @@ struct syslet_data {
 	/* ... and those a commit() completed synchronously, for getevents(). */
 	struct io_u **sync_done;
 	unsigned int nsync_done;
+	/* Submissions made (SYSLET_FIO_STATS): chains per submission. */
+	long submissions;
 };
 
 /*
@@ -162,6 +164,7 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 		return FIO_Q_QUEUED;
 	}
 
+	sd->submissions++;
 	done = syslet_submit(sd->fd, &a, 1, &o, &queued);
 	if (done < 0) {
 		/* The submission itself was refused: nothing ran. */
@@ -197,6 +200,7 @@ static int fio_syslet_commit(struct thread_data *td)
 	sd->npending = 0;
 	for (i = 0; i < n; i++)
 		firsts[i] = &sd->atoms[sd->pending[i]->index];
+	sd->submissions++;
 	done = syslet_submit_flags(sd->fd, firsts, n, o, 0, &queued);
 	if (done < 0 || (unsigned int)done + queued != n) {
 		/* Refused, nothing ran; or (the ABI says never) a chain lost. */
@@ -292,9 +296,9 @@ static void fio_syslet_cleanup(struct thread_data *td)
 	 * spare parked) or never blocked at all.
 	 */
 	if (sd->fd >= 0 && getenv("SYSLET_FIO_STATS"))
-		log_info("fio-syslet: %s: chains %ld, went-async %ld, blocked-sync %ld, "
-			 "spares-spawned %ld, spares-failed %ld\n", td->o.name,
-			 syslet_fdinfo_value(sd->fd, "syslet-chains"),
+		log_info("fio-syslet: %s: chains %ld in %ld submissions, went-async %ld, "
+			 "blocked-sync %ld, spares-spawned %ld, spares-failed %ld\n", td->o.name,
+			 syslet_fdinfo_value(sd->fd, "syslet-chains"), sd->submissions,
 			 syslet_fdinfo_value(sd->fd, "syslet-went-async"),
 			 syslet_fdinfo_value(sd->fd, "syslet-blocked-sync"),
 			 syslet_fdinfo_value(sd->fd, "syslet-spares-spawned"),
