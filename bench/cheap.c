@@ -83,8 +83,46 @@ static double uring_pread(struct uring *u, int file, int len, int ops)
 	return (now_ticks() - t0) / ((double)batches * len);
 }
 
+/*
+ * SYSLET_BENCH_ONLY=METHOD:LEN runs one row alone, @ops operations once
+ * (scripts/profile.sh profiles it): getppid or pread one system call each
+ * (LEN ignored), chain-getppid or chain-pread in chains of LEN atoms, or
+ * none for nothing at all.
+ */
+static void run_only(const char *only, int fd, int file, int ops)
+{
+	char method[32];
+	int len = 1;
+
+	if (sscanf(only, "%31[^:]:%d", method, &len) < 1 || len < 0 ||
+	    len > (int)(sizeof(atoms) / sizeof(atoms[0]))) {
+		printf("SYSLET_BENCH_ONLY=%s: not METHOD:LEN\n", only);
+		exit(1);
+	}
+	len = len ? len : 1;
+	ops -= ops % len;
+	if (!strcmp(method, "getppid")) {
+		plain_getppid(ops);
+	} else if (!strcmp(method, "pread")) {
+		plain_pread(file, ops);
+	} else if (!strcmp(method, "chain-getppid")) {
+		make_chain(len, SYS_getppid, 0, 0, 0);
+		run_chain(fd, len, ops);
+	} else if (!strcmp(method, "chain-pread")) {
+		make_chain(len, SYS_pread64, file, syslet_ptr(&byte), 1);
+		run_chain(fd, len, ops);
+	} else {
+		if (strcmp(method, "none"))
+			printf("SYSLET_BENCH_ONLY: no method %s\n", method);
+		ops = 0;
+	}
+	/* The operations done, which the profile divides by. */
+	printf("data reads-done %d\n", ops);
+}
+
 void bench_cheap(void)
 {
+	const char *only = getenv("SYSLET_BENCH_ONLY");
 	struct syslet_setup setup = { .flags = SYSLET_SETUP_NO_SPARES };
 	struct uring u = { 0 };
 	int fd = syslet_open(), ops = 32768, file, have_uring;
@@ -95,6 +133,13 @@ void bench_cheap(void)
 	file = open("/tmp/bench-file", O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || syslet_setup(fd, &setup) || file < 0 || write(file, "0123456789", 10) != 10)
 		abort();
+	if (only) {
+		/* Enough operations to stand out of the boot's own work. */
+		run_only(only, fd, file, 1 << 20);
+		close(file);
+		close(fd);
+		return;
+	}
 	have_uring = uring_init(&u, 512) == 0;
 
 	printf("## cheap system calls, per operation (ratio to one system call each)\n");

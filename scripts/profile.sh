@@ -5,8 +5,9 @@
 #   scripts/profile.sh METHOD:DEPTH [FLAVOUR]
 #
 # METHOD:DEPTH as SYSLET_BENCH_ONLY of bench/blockdev.c (io_uring:32,
-# syslet-1call:32...). Boots the bench guest twice, under -icount as
-# `make bench`, with a QEMU plugin (scripts/profile/insn-count.c) counting
+# syslet-1call:32...), or of bench/cheap.c (getppid:1, chain-getppid:64,
+# pread:1, chain-pread:64: the cheap section). Boots the bench guest
+# twice, under -icount as `make bench`, with a QEMU plugin (scripts/profile/insn-count.c) counting
 # every instruction the kernel executes: once running the row, once running
 # nothing. Prints the difference by function, per read. Instructions are
 # what `make bench` measures, so this is its cost, exactly, not sampled.
@@ -24,11 +25,15 @@ if [[ ! -f "$so" ]]; then
 	gcc -O2 -Wall -shared -fPIC -fvisibility=hidden -o "$so.tmp" "$src"
 	mv "$so.tmp" "$so"
 fi
+case "$only" in
+getppid:* | pread:* | chain-*) section=cheap ;;
+*) section=blockdev ;;
+esac
 for run in none:0 "$only"; do
 	tag=${run//[^a-z0-9_-]/_}
 	rm -f "$out/$tag.counts"
 	SYSLET_QEMU_PLUGIN="$so,out=$out/$tag.counts" SYSLET_BENCH=micro \
-		SYSLET_BENCH_SECTIONS=blockdev SYSLET_BENCH_ONLY="$run" SYSLET_KALLSYMS=1 SYSLET_BENCH_REPORT=0 \
+		SYSLET_BENCH_SECTIONS=$section SYSLET_BENCH_ONLY="$run" SYSLET_KALLSYMS=1 SYSLET_BENCH_REPORT=0 \
 		"$REPO/scripts/run-guest.sh" bench "$flavour" >/dev/null
 	cp "$REPO/out/logs/bench-$flavour.results.tap" "$out/$tag.results"
 done
