@@ -14,11 +14,7 @@
 use core::mem::size_of;
 use kernel::{
     bindings,
-    prelude::*,
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
+    prelude::*, //
 };
 
 use crate::{
@@ -30,11 +26,20 @@ use crate::{
     },
     policy,
     stats::Stats,
+    syscall::{
+        self,
+        Frame,
+        Verdict, //
+    },
     trace,
     uapi, //
 };
 
 const ATOM_SIZE: usize = size_of::<uapi::syslet_atom>();
+
+/// An atom's result when a signal, a cancel or the deadline interrupted
+/// it: `-EINTR`, as a constant (`Error::to_errno()` is a call per atom).
+const EINTR_RESULT: i64 = -(bindings::EINTR as i64);
 
 /// One bit per argument: the argument is the address of its value.
 const ARG_POINTERS: u32 = 0x3f;
@@ -190,33 +195,72 @@ pub(crate) trait Stop {
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
+/// Most atoms have none: one test for them.
 #[inline]
 fn stops(flags: u32, result: i64) -> bool {
-    (flags & uapi::SYSLET_ATOM_STOP_NONZERO != 0 && result != 0)
-        || (flags & uapi::SYSLET_ATOM_STOP_ZERO != 0 && result == 0)
-        || (flags & uapi::SYSLET_ATOM_STOP_NEGATIVE != 0 && result < 0)
-        || (flags & uapi::SYSLET_ATOM_STOP_NONPOSITIVE != 0 && result <= 0)
+    use uapi::{
+        SYSLET_ATOM_STOP_NEGATIVE as NEGATIVE,
+        SYSLET_ATOM_STOP_NONPOSITIVE as NONPOSITIVE,
+        SYSLET_ATOM_STOP_NONZERO as NONZERO,
+        SYSLET_ATOM_STOP_ZERO as ZERO, //
+    };
+    if flags & (NONZERO | ZERO | NEGATIVE | NONPOSITIVE) == 0 {
+        return false;
+    }
+    // The conditions `result` meets.
+    let met = match result {
+        ..0 => NONZERO | NEGATIVE | NONPOSITIVE,
+        0 => ZERO | NONPOSITIVE,
+        _ => NONZERO,
+    };
+    flags & met != 0
 }
 
-fn read_atom(addr: u64) -> Result<uapi::syslet_atom> {
-    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), ATOM_SIZE)
-        .reader()
-        .read()
+// The interpreter's user accesses, word by word (atom_access.c): the
+// kernel crate's `UserSlice` copies go out of line to
+// `rep_movs_alternative()`, which cost an atom more than a cheap call does.
+extern "C" {
+    fn syslet_read_atom(atom: *mut uapi::syslet_atom, addr: u64) -> c_int;
+    fn syslet_read_u64(value: *mut u64, addr: u64) -> c_int;
+    fn syslet_write_s64(addr: u64, value: i64) -> c_int;
 }
 
+/// Reads the atom at user address `addr` into `atom`, in place: an atom
+/// is 80 bytes, and moving it costs more than reading it. After an error
+/// `atom` may be partly overwritten.
+fn read_atom(atom: &mut uapi::syslet_atom, addr: u64) -> Result {
+    // SAFETY: `atom` is valid for writes of a `struct syslet_atom`, which
+    // `uapi` is bindgen's rendering of (the header atom_access.c includes),
+    // and every bit pattern is a valid one; any user address may be given,
+    // it is checked there.
+    faulted(unsafe { syslet_read_atom(atom, addr) })
+}
+
+/// The 64-bit word at user address `addr`.
 pub(crate) fn read_u64(addr: u64) -> Result<u64> {
-    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<u64>())
-        .reader()
-        .read()
+    let mut value = 0;
+    // SAFETY: `value` is valid for writes of a `u64`; any user address may
+    // be given, it is checked in C.
+    faulted(unsafe { syslet_read_u64(&mut value, addr) })?;
+    Ok(value)
 }
 
+/// Stores `value` in the 64-bit word at user address `addr`.
 fn write_i64(addr: u64, value: i64) -> Result {
-    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-    UserSlice::new(UserPtr::from_addr(addr), size_of::<i64>())
-        .writer()
-        .write(&value)
+    // SAFETY: no pointer into the kernel is passed; the user address is
+    // checked in C.
+    faulted(unsafe { syslet_write_s64(addr, value) })
+}
+
+/// What the accessors of atom_access.c return (0 or `-EFAULT`) as a
+/// `Result`, inline: `to_result()` is a call of its own.
+#[inline(always)]
+fn faulted(ret: c_int) -> Result {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(EFAULT)
+    }
 }
 
 /// `SYSLET_OP_ADD`: `*args[0] += args[1]`, returning the new value. Not
@@ -229,54 +273,34 @@ fn op_add(args: &[u64; 6]) -> Result<i64> {
 }
 
 /// Runs system call `nr`, allowed by the allowlist (or `restart_syscall`):
-/// seccomp, then the call. Returns restart codes as they are.
-fn syscall(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<i64, AtomError> {
+/// seccomp, then the call on `frame`. Returns restart codes as they are.
+fn syscall(
+    ctx: &Context,
+    frame: &mut Frame,
+    nr: u32,
+    args: &[u64; 6],
+) -> core::result::Result<i64, AtomError> {
     if let Some(denied) = seccomp(ctx, nr, args)? {
         return Ok(denied);
     }
-    Ok(exec(nr, args))
+    Ok(frame.exec(nr, args))
 }
 
 /// The caller's seccomp filters on system call `nr`: `None` if it may run,
 /// else the result it has instead.
 #[inline]
 fn seccomp(ctx: &Context, nr: u32, args: &[u64; 6]) -> core::result::Result<Option<i64>, AtomError> {
-    let mut denied: c_long = 0;
-    // SAFETY: `args` is an array of six `unsigned long`s (see
-    // `as_c_ulongs`) that lives across the call, and `denied` is a valid
-    // place for the returned value. The number was checked against the
-    // allowlist above, so it fits an `int`.
-    let verdict =
-        unsafe { bindings::seccomp_check_syscall(nr as i32, as_c_ulongs(args), &mut denied) };
-    if verdict as u32 != bindings::SECCOMP_CHECK_RUN {
-        Stats::bump(&ctx.stats.seccomp_denied);
-        if verdict as u32 == bindings::SECCOMP_CHECK_KILLED {
-            return Err(AtomError::Killed);
+    match syscall::seccomp(nr, args) {
+        Verdict::Run => Ok(None),
+        Verdict::Denied(result) => {
+            Stats::bump(&ctx.stats.seccomp_denied);
+            Ok(Some(result))
         }
-        // `c_long` is 64 bits on x86-64, the only architecture built.
-        return Ok(Some(denied as i64));
+        Verdict::Killed => {
+            Stats::bump(&ctx.stats.seccomp_denied);
+            Err(AtomError::Killed)
+        }
     }
-    Ok(None)
-}
-
-/// The six arguments as C's `unsigned long[6]`, in place: on x86-64, the
-/// only architecture built, `unsigned long` is a `u64` (checked at build
-/// time). Converting them one by one cost every atom tens of instructions.
-fn as_c_ulongs(args: &[u64; 6]) -> *const c_ulong {
-    const _: () = assert!(size_of::<c_ulong>() == size_of::<u64>());
-    const _: () = assert!(core::mem::align_of::<c_ulong>() == core::mem::align_of::<u64>());
-    args.as_ptr().cast()
-}
-
-/// Runs system call `nr`, which the allowlist and seccomp let run.
-fn exec(nr: u32, args: &[u64; 6]) -> i64 {
-    // SAFETY: `args` is an array of six `unsigned long`s (`as_c_ulongs`);
-    // an allowed system call takes its arguments from the six values
-    // given, none of them works on the caller's register frame (see
-    // `policy`), and we are in process context inside the caller's ioctl.
-    // `restart_syscall` takes no argument and runs the restart block the
-    // interrupted call of this atom just set.
-    (unsafe { bindings::arch_syscall_exec(nr, as_c_ulongs(args)) }) as i64
 }
 
 /// Runs the chain that starts at user address `first`; `stop` says when
@@ -285,6 +309,8 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
     let mut out = Outcome::default();
     let budget = ctx.atom_budget();
     let mut addr = first;
+    let mut frame = Frame::new();
+    let mut atom = uapi::syslet_atom::default();
 
     while addr != 0 {
         if out.atoms_run >= budget {
@@ -297,13 +323,10 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             break;
         }
         out.last_atom = addr;
-        let atom = match read_atom(addr) {
-            Ok(atom) => atom,
-            Err(e) => {
-                out.abort(e);
-                break;
-            }
-        };
+        if let Err(e) = read_atom(&mut atom, addr) {
+            out.abort(e);
+            break;
+        }
         out.cookie = atom.cookie;
         if atom.flags & !KNOWN_FLAGS != 0 {
             out.abort(EINVAL);
@@ -313,14 +336,14 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             out.stop(why);
             break;
         }
-        let ran = run_atom(ctx, &atom, &out, stop);
+        let ran = run_atom(ctx, &mut frame, &atom, &out, stop);
         trace::syslet_atom(
             atom.cookie,
             atom.nr,
             match &ran {
                 Ok(result) => *result,
                 Err(AtomError::Chain(e)) => i64::from(e.to_errno()),
-                Err(AtomError::Killed) => i64::from(EINTR.to_errno()),
+                Err(AtomError::Killed) => EINTR_RESULT,
                 Err(AtomError::InFlight) => -i64::from(bindings::EIOCBQUEUED),
             },
         );
@@ -328,7 +351,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             // An interrupted sleep: a cancellation or the deadline (a
             // carrier blocks every signal; the caller's own chains may also
             // see a signal, which `interrupted` tells apart).
-            Ok(result) if result == i64::from(EINTR.to_errno()) => match stop.interrupted() {
+            Ok(EINTR_RESULT) => match stop.interrupted() {
                 Some(why) => {
                     out.stop(why);
                     out.atoms_run += 1;
@@ -338,7 +361,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
                     }
                     break;
                 }
-                None => out.result = result,
+                None => out.result = EINTR_RESULT,
             },
             Ok(result) => out.result = result,
             Err(AtomError::Chain(e)) => {
@@ -417,21 +440,26 @@ impl From<Error> for AtomError {
 /// apart from a stop.
 fn run_atom(
     ctx: &Context,
+    frame: &mut Frame,
     atom: &uapi::syslet_atom,
     out: &Outcome,
     stop: &(impl Stop + InFlight),
 ) -> core::result::Result<i64, AtomError> {
-    let mut args = atom.args;
-    // Most atoms take no argument through a pointer.
-    if atom.flags & ARG_POINTERS != 0 {
-        for (n, arg) in args.iter_mut().enumerate() {
+    // Most atoms take no argument through a pointer: no copy for them.
+    let mut resolved;
+    let args = if atom.flags & ARG_POINTERS == 0 {
+        &atom.args
+    } else {
+        resolved = atom.args;
+        for (n, arg) in resolved.iter_mut().enumerate() {
             if atom.flags & (1 << n) != 0 {
                 *arg = read_u64(*arg)?;
             }
         }
-    }
+        &resolved
+    };
     let nr = match atom.nr {
-        uapi::SYSLET_OP_ADD => return Ok(op_add(&args)?),
+        uapi::SYSLET_OP_ADD => return Ok(op_add(args)?),
         nr if nr >= uapi::SYSLET_OP_BASE => return Err(EINVAL.into()),
         nr => nr,
     };
@@ -439,28 +467,28 @@ fn run_atom(
         Stats::bump(&ctx.stats.refused);
         return Err(EOPNOTSUPP.into());
     }
-    if let Some(denied) = seccomp(ctx, nr, &args)? {
+    if let Some(denied) = seccomp(ctx, nr, args)? {
         return Ok(denied);
     }
     if direct_io::candidate(nr, atom) {
-        match direct_io::issue(ctx, nr, atom, &args, out, stop) {
+        match direct_io::issue(ctx, nr, atom, args, out, stop) {
             Issued::InFlight => return Err(AtomError::InFlight),
             Issued::Done(result) => return Ok(result),
             Issued::Declined => {}
         }
     }
-    let mut ret = exec(nr, &args);
+    let mut ret = frame.exec(nr, args);
     let mut restarts = 0;
     while is_restart(-ret) {
         // `stopping()` again once the notification is cleared: a cancel or
         // deadline marks the chain before it interrupts the task, so one
         // that came in between is seen here or interrupts the restart.
         if restarts == MAX_RESTARTS || stop.stopping() || !only_task_work() || stop.stopping() {
-            return Ok(i64::from(EINTR.to_errno()));
+            return Ok(EINTR_RESULT);
         }
         restarts += 1;
         let again = if -ret == ERESTART_RESTARTBLOCK { NR_RESTART_SYSCALL } else { nr };
-        ret = syscall(ctx, again, &args)?;
+        ret = syscall(ctx, frame, again, args)?;
     }
     Ok(ret)
 }

@@ -46,6 +46,7 @@ mod policy;
 mod ring;
 mod slots;
 mod stats;
+mod syscall;
 mod teardown;
 mod threads;
 mod trace;
