@@ -131,7 +131,7 @@ impl Cancel {
 pub(crate) fn first_cookie(first: u64) -> u64 {
     first
         .checked_add(core::mem::offset_of!(crate::uapi::syslet_atom, cookie) as u64)
-        .and_then(|a| crate::chain::read_u64(a).ok())
+        .and_then(|a| crate::user_words::read_u64(a).ok())
         .unwrap_or(0)
 }
 

@@ -32,7 +32,12 @@ use crate::{
         Verdict, //
     },
     trace,
-    uapi, //
+    uapi,
+    user_words::{
+        read_atom,
+        read_u64,
+        write_i64, //
+    },
 };
 
 const ATOM_SIZE: usize = size_of::<uapi::syslet_atom>();
@@ -214,53 +219,6 @@ fn stops(flags: u32, result: i64) -> bool {
         _ => NONZERO,
     };
     flags & met != 0
-}
-
-// The interpreter's user accesses, word by word (atom_access.c): the
-// kernel crate's `UserSlice` copies go out of line to
-// `rep_movs_alternative()`, which cost an atom more than a cheap call does.
-extern "C" {
-    fn syslet_read_atom(atom: *mut uapi::syslet_atom, addr: u64) -> c_int;
-    fn syslet_read_u64(value: *mut u64, addr: u64) -> c_int;
-    fn syslet_write_s64(addr: u64, value: i64) -> c_int;
-}
-
-/// Reads the atom at user address `addr` into `atom`, in place: an atom
-/// is 80 bytes, and moving it costs more than reading it. After an error
-/// `atom` may be partly overwritten.
-fn read_atom(atom: &mut uapi::syslet_atom, addr: u64) -> Result {
-    // SAFETY: `atom` is valid for writes of a `struct syslet_atom`, which
-    // `uapi` is bindgen's rendering of (the header atom_access.c includes),
-    // and every bit pattern is a valid one; any user address may be given,
-    // it is checked there.
-    faulted(unsafe { syslet_read_atom(atom, addr) })
-}
-
-/// The 64-bit word at user address `addr`.
-pub(crate) fn read_u64(addr: u64) -> Result<u64> {
-    let mut value = 0;
-    // SAFETY: `value` is valid for writes of a `u64`; any user address may
-    // be given, it is checked in C.
-    faulted(unsafe { syslet_read_u64(&mut value, addr) })?;
-    Ok(value)
-}
-
-/// Stores `value` in the 64-bit word at user address `addr`.
-fn write_i64(addr: u64, value: i64) -> Result {
-    // SAFETY: no pointer into the kernel is passed; the user address is
-    // checked in C.
-    faulted(unsafe { syslet_write_s64(addr, value) })
-}
-
-/// What the accessors of atom_access.c return (0 or `-EFAULT`) as a
-/// `Result`, inline: `to_result()` is a call of its own.
-#[inline(always)]
-fn faulted(ret: c_int) -> Result {
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(EFAULT)
-    }
 }
 
 /// `SYSLET_OP_ADD`: `*args[0] += args[1]`, returning the new value. Not

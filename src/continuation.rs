@@ -120,7 +120,7 @@ impl Rest {
     fn first(&self, i: u32) -> u64 {
         self.chains
             .checked_add(u64::from(i) * size_of::<u64>() as u64)
-            .and_then(|a| chain::read_u64(a).ok())
+            .and_then(|a| crate::user_words::read_u64(a).ok())
             .unwrap_or(0)
     }
 

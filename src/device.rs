@@ -65,7 +65,8 @@ use crate::{
         MAX_THREADS, //
     },
     trace,
-    uapi, //
+    uapi,
+    user_words, //
 };
 
 /// Chains a submission reads onto the stack rather than into an allocation.
@@ -127,7 +128,7 @@ impl MiscDevice for SysletFile {
             }
             uapi::SYSLET_IOC_SUBMIT => {
                 this.ctx.check_owner()?;
-                submit(&this.ctx, file, user, arg)
+                submit(&this.ctx, file, arg)
             }
             uapi::SYSLET_IOC_WAIT => {
                 this.ctx.check_owner()?;
@@ -270,13 +271,14 @@ fn setup(ctx: &Context, user: UserSlice) -> Result<isize> {
     Ok(0)
 }
 
-/// `SYSLET_IOC_SUBMIT`: run each chain of the batch in turn.
-fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isize> {
+/// `SYSLET_IOC_SUBMIT`: run each chain of the batch in turn. The request
+/// is read and reported word by word (`user_words`): the general copies
+/// cost a one-chain submission more than its chain.
+fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
     // Before anything here can make a thread (see `SubmissionRef`).
     // SAFETY: no preconditions.
     let call_ref = unsafe { bindings::syslet_files_shared() };
-    let (mut reader, mut writer) = user.reader_writer();
-    let mut req: uapi::syslet_submit = reader.read()?;
+    let mut req = user_words::read_submit(arg as u64)?;
     const KNOWN: u32 = uapi::SYSLET_SUBMIT_SYNC_ONLY
         | uapi::SYSLET_SUBMIT_ASYNC_NOW
         | uapi::SYSLET_SUBMIT_RING
@@ -308,26 +310,28 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     let mut small;
     let mut large: KVec<u64>;
     let chains: &mut [u64] = if n == 1 {
+        one[0] = user_words::read_u64(req.chains)?;
         &mut one
-    } else if n <= SMALL_BATCH {
-        small = [0u64; SMALL_BATCH];
-        // Always there (`n` <= SMALL_BATCH); no panic path.
-        small.get_mut(..n).ok_or(EINVAL)?
     } else {
-        large = KVec::from_elem(0u64, n, GFP_KERNEL)?;
-        large.as_mut_slice()
+        let chains = if n <= SMALL_BATCH {
+            small = [0u64; SMALL_BATCH];
+            // Always there (`n` <= SMALL_BATCH); no panic path.
+            small.get_mut(..n).ok_or(EINVAL)?
+        } else {
+            large = KVec::from_elem(0u64, n, GFP_KERNEL)?;
+            large.as_mut_slice()
+        };
+        UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>())
+            .reader()
+            .read_slice(AsBytes::as_bytes_mut(chains))?;
+        chains
     };
-    UserSlice::new(UserPtr::from_addr(chains_addr), n * size_of::<u64>())
-        .reader()
-        .read_slice(AsBytes::as_bytes_mut(chains))?;
     let chains: &[u64] = chains;
-    let mut outcomes = match req.outcomes {
-        0 => None,
-        addr => {
-            let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
-            Some(UserSlice::new(UserPtr::from_addr(addr), outcomes_len(n)).writer())
-        }
-    };
+    // Where the outcomes go, one after the other. An array that would wrap
+    // around the address space takes none: `EFAULT` at the first, as for
+    // any address that cannot be written.
+    let outcomes = (req.outcomes != 0).then_some(req.outcomes);
+    let outcomes_fit = req.outcomes.checked_add(outcomes_len(n) as u64).is_some();
     ctx.ensure_ready()?;
     let sync_only = req.flags & uapi::SYSLET_SUBMIT_SYNC_ONLY != 0;
     // A file reference while chains may go asynchronous: a spare that
@@ -477,8 +481,14 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         if to_ring {
             ctx.completions.post(outcome.to_uapi());
         }
-        if let Some(w) = outcomes.as_mut() {
-            if let Err(e) = w.write(&outcome.to_uapi()) {
+        if let Some(array) = outcomes {
+            let written = if outcomes_fit {
+                // `i` < `n`: no overflow, the whole array fits.
+                user_words::write_outcome(array + outcomes_len(i) as u64, &outcome.to_uapi())
+            } else {
+                Err(EFAULT)
+            };
+            if let Err(e) = written {
                 // The chain ran, but its outcome cannot be reported: stop.
                 req.done = i as u32 + 1;
                 status = Err(e);
@@ -498,11 +508,9 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
         return Ok(0);
     }
     if let Some((done, queued)) = takeover.reported() {
-        req.done = done;
-        req.queued = queued;
         // The chains ran: if the report cannot be written, the program
         // still gets every completion through the ring.
-        writer.write(&req)?;
+        user_words::write_report(arg as u64, done, queued)?;
         return Ok(0);
     }
     // The chains that did not start give back the places
@@ -510,8 +518,7 @@ fn submit(ctx: &Context, file: &File, user: UserSlice, arg: usize) -> Result<isi
     if to_ring {
         ctx.completions.unreserve(req.nr_chains - req.done);
     }
-    req.queued = 0;
-    writer.write(&req)?;
+    user_words::write_report(arg as u64, req.done, 0)?;
     status
 }
 

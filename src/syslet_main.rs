@@ -50,8 +50,9 @@ mod syscall;
 mod teardown;
 mod threads;
 mod trace;
-mod user_context;
 mod uapi;
+mod user_context;
+mod user_words;
 
 module! {
     type: SysletModule,

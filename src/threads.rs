@@ -89,10 +89,6 @@ use kernel::{
         SpinLock,
     },
     types::Opaque,
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
 };
 
 use crate::{
@@ -1380,12 +1376,10 @@ fn take_over(slot: &Slot, submit: u64, done: u32, queued: u32, rest: Option<Rest
         // SAFETY: saved for current, before `go` completed (see above).
         unsafe { uc.take() };
     }
-    // Report "queued" in the caller's struct syslet_submit: `done` and
-    // `queued` are adjacent u32 fields. The caller may have unmapped it; the
-    // chains are queued whatever happens to this report.
-    let at = submit as usize + core::mem::offset_of!(uapi::syslet_submit, done);
-    let mut w = UserSlice::new(UserPtr::from_addr(at), 8).writer();
-    let _ = w.write(&[done, queued]);
+    // Report "queued" in the caller's struct syslet_submit. The caller may
+    // have unmapped it; the chains are queued whatever happens to this
+    // report.
+    let _ = crate::user_words::write_report(submit, done, queued);
     match rest {
         Some(rest) => continuation::run(slot, rest),
         None => true,
