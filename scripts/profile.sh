@@ -6,7 +6,10 @@
 #
 # METHOD:DEPTH as SYSLET_BENCH_ONLY of bench/blockdev.c (io_uring:32,
 # syslet-1call:32...), or of bench/cheap.c (getppid:1, chain-getppid:64,
-# pread:1, chain-pread:64: the cheap section). Boots the bench guest
+# pread:1, chain-pread:64: the cheap section), or walk-MODE:0 (plain, pool,
+# syslet: syslet-du's cold tree walks, both series, SYSLET_WALK_ROUNDS
+# each). PROFILE_USER=1 counts user-space instructions too, as one line
+# ("?": no symbols for them). Boots the bench guest
 # twice, under -icount as `make bench`, with a QEMU plugin (scripts/profile/insn-count.c) counting
 # every instruction the kernel executes: once running the row, once running
 # nothing. Prints the difference by function, per read. Instructions are
@@ -25,14 +28,16 @@ if [[ ! -f "$so" ]]; then
 	gcc -O2 -Wall -shared -fPIC -fvisibility=hidden -o "$so.tmp" "$src"
 	mv "$so.tmp" "$so"
 fi
+bench=micro base=none:0
 case "$only" in
 getppid:* | pread:* | chain-*) section=cheap ;;
+walk-*) bench=walk section= base=walk-none:0 ;;
 *) section=blockdev ;;
 esac
-for run in none:0 "$only"; do
+for run in "$base" "$only"; do
 	tag=${run//[^a-z0-9_-]/_}
 	rm -f "$out/$tag.counts"
-	SYSLET_QEMU_PLUGIN="$so,out=$out/$tag.counts" SYSLET_BENCH=micro \
+	SYSLET_QEMU_PLUGIN="$so,out=$out/$tag.counts${PROFILE_USER:+,user=1}" SYSLET_BENCH=$bench \
 		SYSLET_BENCH_SECTIONS=$section SYSLET_BENCH_ONLY="$run" SYSLET_KALLSYMS=1 SYSLET_BENCH_REPORT=0 \
 		"$REPO/scripts/run-guest.sh" bench "$flavour" >/dev/null
 	cp "$REPO/out/logs/bench-$flavour.results.tap" "$out/$tag.results"
@@ -41,4 +46,4 @@ tag=${only//[^a-z0-9_-]/_}
 reads=$(awk '$1 == "data" && $2 == "reads-done" { print $3 }' "$out/$tag.results")
 echo "$only: $reads reads"
 "$REPO/scripts/profile/report.py" "$reads" "$out/$tag.counts" "$out/$tag.results" \
-	"$out/none_0.counts" "$out/none_0.results" | tee "$out/$tag.txt"
+	"$out/${base//[^a-z0-9_-]/_}.counts" "$out/${base//[^a-z0-9_-]/_}.results" | tee "$out/$tag.txt"

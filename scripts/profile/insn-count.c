@@ -4,6 +4,7 @@
  * by translation block: at exit it writes one line per block,
  * "<start address> <instructions executed>", to the file given as
  * out=PATH. scripts/profile.sh turns them into a profile by function.
+ * With user=1 it counts user-space blocks as well.
  *
  * Under TCG with -icount, as `make bench` runs, instructions are what the
  * benchmarks measure, so this is the profile of exactly that cost, with no
@@ -57,6 +58,8 @@ static struct block {
 } *blocks;
 static size_t used;
 static const char *out_path = "insn-count.out";
+/* user=1: user-space blocks too (every process's, by address). */
+static bool with_user;
 
 static struct block *lookup(uint64_t vaddr, uint64_t insns)
 {
@@ -85,7 +88,7 @@ static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	struct block *b;
 
 	(void)id;
-	if (vaddr < KERNEL_START || !n)
+	if ((vaddr < KERNEL_START && !with_user) || !n)
 		return;
 	b = lookup(vaddr, n);
 	if (b)
@@ -115,6 +118,8 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 	for (int i = 0; i < argc; i++)
 		if (!strncmp(argv[i], "out=", 4))
 			out_path = argv[i] + 4;
+		else if (!strcmp(argv[i], "user=1"))
+			with_user = true;
 	blocks = calloc(SLOTS, sizeof(*blocks));
 	if (!blocks)
 		return -1;

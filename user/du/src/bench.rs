@@ -33,6 +33,10 @@ fn fdinfo(fd: i32, name: &str) -> u64 {
 }
 
 /// Runs the benchmark on `root`, `rounds` walks per mode and series.
+///
+/// `SYSLET_BENCH_ONLY=walk-MODE:0` (plain, pool, syslet, or none) walks in
+/// that mode alone, after the reference walk, and prints the entries
+/// walked for `scripts/profile.sh`, which profiles it.
 pub fn run(root: &str, rounds: usize) -> io::Result<()> {
     let ctx = open_context().ok_or_else(|| io::Error::other("no syslet context"))?;
     let fd = ctx.as_fd().as_raw_fd();
@@ -43,6 +47,12 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
     ];
     let mut reference = Vec::new();
     du(Mode::Plain, None, root, false, &mut reference)?;
+    if let Some(only) = std::env::var("SYSLET_BENCH_ONLY")
+        .ok()
+        .and_then(|o| Some(o.strip_prefix("walk-")?.split(':').next()?.to_owned()))
+    {
+        return run_only(&ctx, root, rounds, &only, &reference);
+    }
     let entries = reference.len(); // bytes: only for the check below
     let dirs = reference.iter().filter(|&&b| b == b'\n').count();
     let mut files = 0usize;
@@ -94,6 +104,40 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
             per_s[2] / per_s[0]
         );
     }
+    Ok(())
+}
+
+/// The walks of one mode alone (`run`), both series, checked as `run`'s.
+fn run_only(
+    ctx: &syslet::Context,
+    root: &str,
+    rounds: usize,
+    only: &str,
+    reference: &[u8],
+) -> io::Result<()> {
+    let mode = match only {
+        "plain" => Some(Mode::Plain),
+        "pool" => Some(Mode::Pool(DEFAULT_THREADS)),
+        "syslet" => Some(Mode::Syslet),
+        "none" => None,
+        _ => return Err(io::Error::other(format!("no walk mode {only}"))),
+    };
+    // Counted before, so that the profile's base run counts it too.
+    let entries = count_entries(root)?;
+    let mut walked = 0;
+    for read in [false, true] {
+        for _ in 0..rounds {
+            let Some(mode) = mode else { break };
+            drop_caches()?;
+            let mut out = Vec::new();
+            if !du(mode, Some(ctx), root, read, &mut out)? || out != reference {
+                return Err(io::Error::other(format!("{only} printed something else")));
+            }
+            walked += entries;
+        }
+    }
+    // What the profile divides by.
+    println!("data reads-done {walked}");
     Ok(())
 }
 
