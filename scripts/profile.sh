@@ -47,3 +47,7 @@ reads=$(awk '$1 == "data" && $2 == "reads-done" { print $3 }' "$out/$tag.results
 echo "$only: $reads reads"
 "$REPO/scripts/profile/report.py" "$reads" "$out/$tag.counts" "$out/$tag.results" \
 	"$out/${base//[^a-z0-9_-]/_}.counts" "$out/${base//[^a-z0-9_-]/_}.results" | tee "$out/$tag.txt"
+if [[ -n "${PROFILE_USER:-}" && "$only" == walk-* ]]; then
+	"$REPO/scripts/profile/user-report.py" "$reads" "$REPO/out/guest-$flavour/root/bin/syslet-du" \
+		"$out/$tag.counts" "$out/${base//[^a-z0-9_-]/_}.counts" | tee "$out/$tag.user.txt"
+fi
