@@ -8,7 +8,7 @@ Reads the "data SERIES X Y..." lines the guest's benchmarks printed
 (bench/bench.h), and writes:
 
   docs/bench/results.md      the run's own output, what it ran on, and the
-                             targets of issue #5 checked against its ratios;
+                             targets of issues #5 and #13 checked against its ratios;
   docs/bench/chain-length.png  cost per operation against chain length;
   docs/bench/iops-qd.png       IOPS against queue depth.
 
@@ -53,7 +53,7 @@ def get(data, series, x, i=0):
 
 
 def targets(d):
-    """The targets of issue #5, each with this run's figure."""
+    """The targets of issues #5 and #13, each with this run's figure."""
     rows = []
 
     def check(what, value, limit, better):
@@ -65,6 +65,10 @@ def targets(d):
 
     check("64-atom chain / one syscall each (getppid)", get(d, "chain-getppid", 64), 0.5, "<=")
     check("64-atom chain / one syscall each (pread)", get(d, "chain-pread", 64), 0.5, "<=")
+    # Issue #13's stretch targets for the same rows.
+    check("#13: 64-atom chain / one syscall each (getppid)", get(d, "chain-getppid", 64), 1.3,
+          "<=")
+    check("#13: 64-atom chain / one syscall each (pread)", get(d, "chain-pread", 64), 1.0, "<=")
     p, u = get(d, "chain-pread", 64), get(d, "uring-pread", 64)
     check("64-atom pread chain / io_uring batch of 64", p / u if p and u else None, 1.0, "<=")
     check("cachemiss / futex wake + switch", get(d, "handoff-syslet", 0), 2.0, "<=")
@@ -91,6 +95,14 @@ def targets(d):
             u = get(d, "fio-io_uring-reg", depth)
             check(f"fio IOPS at depth {depth}: {engine} / io_uring, file and buffers registered",
                   s / u if s and u else None, 0.9, ">=")
+    # Issue #13's cold-cache walk (syslet-du --bench): modes 0 plain, 1 the
+    # pool, 2 syslet chains; io_uring has no walk here.
+    for series, what in (("stat", "getdents64 + lstat"), ("read", "+ open/read/close")):
+        plain, pool, chains = (get(d, f"walk-{series}", i) for i in range(3))
+        check(f"#13: tree walk ({what}): syslets / pool", chains / pool if chains and pool
+              else None, 1.5, ">=")
+        check(f"#13: tree walk ({what}): syslets / plain calls", chains / plain
+              if chains and plain else None, 4.0, ">=")
     return rows
 
 
@@ -191,7 +203,7 @@ def main():
         else:
             f.write("- Under TCG every instruction is emulated: absolute times mean little, and\n"
                     "  only ratios measured within this one boot are meaningful.\n\n")
-        f.write("## Targets (issue #5)\n\n| Target | This run | |\n|---|---|---|\n")
+        f.write("## Targets (issues #5 and #13)\n\n| Target | This run | |\n|---|---|---|\n")
         for r in targets(d):
             f.write("| " + " | ".join(r) + " |\n")
         ba = before_after(rounds)
