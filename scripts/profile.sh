@@ -6,9 +6,9 @@
 #
 # METHOD:DEPTH as SYSLET_BENCH_ONLY of bench/blockdev.c (io_uring:32,
 # syslet-1call:32...), or of bench/cheap.c (getppid:1, chain-getppid:64,
-# pread:1, chain-pread:64: the cheap section), or walk-MODE:0 (plain, pool,
-# syslet: syslet-du's cold tree walks, both series, SYSLET_WALK_ROUNDS
-# each). PROFILE_USER=1 counts user-space instructions too, as one line
+# pread:1, chain-pread:64: the cheap section), or walk-MODE:SERIES (MODE plain,
+# pool, syslet: syslet-du's cold tree walks, SYSLET_WALK_ROUNDS each; SERIES
+# 0 both series, 1 the stat walk, 2 the read walk). PROFILE_USER=1 counts user-space instructions too, as one line
 # ("?": no symbols for them). Boots the bench guest
 # twice, under -icount as `make bench`, with a QEMU plugin (scripts/profile/insn-count.c) counting
 # every instruction the kernel executes: once running the row, once running

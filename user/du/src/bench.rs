@@ -34,9 +34,10 @@ fn fdinfo(fd: i32, name: &str) -> u64 {
 
 /// Runs the benchmark on `root`, `rounds` walks per mode and series.
 ///
-/// `SYSLET_BENCH_ONLY=walk-MODE:0` (plain, pool, syslet, or none) walks in
-/// that mode alone, after the reference walk, and prints the entries
-/// walked for `scripts/profile.sh`, which profiles it.
+/// `SYSLET_BENCH_ONLY=walk-MODE:SERIES` (MODE plain, pool, syslet, or
+/// none; SERIES 0 both, 1 the stat walk, 2 the read walk) walks in that
+/// mode alone, after the reference walk, and prints the entries walked for
+/// `scripts/profile.sh`, which profiles it.
 pub fn run(root: &str, rounds: usize) -> io::Result<()> {
     let ctx = open_context().ok_or_else(|| io::Error::other("no syslet context"))?;
     let fd = ctx.as_fd().as_raw_fd();
@@ -47,11 +48,11 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
     ];
     let mut reference = Vec::new();
     du(Mode::Plain, None, root, false, &mut reference)?;
-    if let Some(only) = std::env::var("SYSLET_BENCH_ONLY")
-        .ok()
-        .and_then(|o| Some(o.strip_prefix("walk-")?.split(':').next()?.to_owned()))
-    {
-        return run_only(&ctx, root, rounds, &only, &reference);
+    if let Some(only) = std::env::var("SYSLET_BENCH_ONLY").ok().and_then(|o| {
+        let (mode, series) = o.strip_prefix("walk-")?.split_once(':')?;
+        Some((mode.to_owned(), series.parse::<u32>().ok()?))
+    }) {
+        return run_only(&ctx, root, rounds, &only.0, only.1, &reference);
     }
     let entries = reference.len(); // bytes: only for the check below
     let dirs = reference.iter().filter(|&&b| b == b'\n').count();
@@ -107,12 +108,14 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// The walks of one mode alone (`run`), both series, checked as `run`'s.
+/// The walks of one mode alone (`run`), of one series (1 stat, 2 read) or
+/// both (0), checked as `run`'s.
 fn run_only(
     ctx: &syslet::Context,
     root: &str,
     rounds: usize,
     only: &str,
+    series: u32,
     reference: &[u8],
 ) -> io::Result<()> {
     let mode = match only {
@@ -126,6 +129,9 @@ fn run_only(
     let entries = count_entries(root)?;
     let mut walked = 0;
     for read in [false, true] {
+        if series == 1 + u32::from(!read) {
+            continue;
+        }
         for _ in 0..rounds {
             let Some(mode) = mode else { break };
             drop_caches()?;

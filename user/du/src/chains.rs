@@ -10,7 +10,10 @@
 //! At most [`CHAINS_IN_FLIGHT`] chains exist at once, so that the
 //! program's memory and the kernel's thread cap bound the walk, not the
 //! tree. A chain shares its directory's descriptor (`Chain::shared_fd`): no
-//! system call to keep it open while the chain runs.
+//! system call to keep it open while the chain runs. The buffers of its
+//! reads come back from the finished chain and are used again ([`Buffers`]):
+//! allocating a fresh one per read cost more than the read's atom (musl's
+//! allocator hands such blocks back to the kernel and faults them in again).
 
 use std::{
     cell::{Cell, RefCell},
@@ -45,6 +48,8 @@ pub fn walk(ctx: &Context, root: &CStr, read: bool) -> Walk {
         ctx,
         read,
         walk: RefCell::new(Walk::default()),
+        dents: Buffers::new(DENTS_BUF),
+        reads: Buffers::new(READ_BUF),
         free: Cell::new(CHAINS_IN_FLIGHT),
         waiting: RefCell::new(VecDeque::new()),
     };
@@ -62,10 +67,46 @@ fn errno(e: &io::Error) -> i32 {
 /// Bytes and files read.
 type Read = (u64, u64);
 
+/// Byte buffers of one size, used again once a chain gives them back.
+struct Buffers {
+    size: usize,
+    free: RefCell<Vec<Vec<u8>>>,
+}
+
+impl Buffers {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            free: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// An empty buffer with room for `size` bytes (a read fills it up to
+    /// its capacity).
+    fn get(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.size))
+    }
+
+    /// Gives back a buffer that [`Buffers::get`] gave.
+    fn put(&self, buf: Option<Vec<u8>>) {
+        if let Some(mut buf) = buf {
+            buf.clear();
+            self.free.borrow_mut().push(buf);
+        }
+    }
+}
+
 struct Walker<'a> {
     ctx: &'a Context,
     read: bool,
     walk: RefCell<Walk>,
+    /// getdents64 buffers.
+    dents: Buffers,
+    /// The read series' file buffers.
+    reads: Buffers,
     /// Chains that may still be built.
     free: Cell<usize>,
     /// Futures waiting for one.
@@ -112,10 +153,10 @@ impl<'a> Walker<'a> {
         let dir = parent.map(|p| c.shared_fd(p.clone()));
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
         let opened = c.openat(dir, name, flags, 0);
-        let first = c.getdents64(opened, vec![0; DENTS_BUF]);
+        let first = c.getdents64(opened, self.dents.get());
         c.stop(first, Stop::OnNonPositive);
         // Usually returns 0: the whole directory fitted in the first buffer.
-        let second = c.getdents64(opened, vec![0; DENTS_BUF]);
+        let second = c.getdents64(opened, self.dents.get());
         c.stop(second, Stop::OnNonPositive);
         let mut done = self.ctx.submit(c).await.map_err(|e| errno(&e))?;
         done.result(opened).map_err(|e| errno(&e))?;
@@ -123,56 +164,64 @@ impl<'a> Walker<'a> {
         let mut names = Vec::new();
         let mut last = 0;
         for step in [first, second] {
-            let Some(n) = done.raw_result(step) else { break };
+            let buf = done.take_buf(step);
+            let Some(n) = done.raw_result(step) else {
+                self.dents.put(buf);
+                break;
+            };
             if n < 0 {
+                self.dents.put(buf);
                 return Err(-n as i32);
             }
-            names_in(done.take_buf(step), n, &mut names);
+            names_in(buf.as_deref(), n, &mut names);
+            self.dents.put(buf);
             last = n;
         }
         // A big directory: one more getdents64 per chain until it returns 0.
         while last > 0 {
             let mut c = Chain::new();
             let dir = c.fd(&fd).map_err(|e| errno(&e))?;
-            let more = c.getdents64(dir, vec![0; DENTS_BUF]);
+            let more = c.getdents64(dir, self.dents.get());
             let mut done = self.ctx.submit(c).await.map_err(|e| errno(&e))?;
+            let buf = done.take_buf(more);
             last = done.result(more).map_err(|e| errno(&e))?;
-            names_in(done.take_buf(more), last, &mut names);
+            names_in(buf.as_deref(), last, &mut names);
+            self.dents.put(buf);
         }
         Ok((fd, names))
     }
 
     /// `lstat()` of each of `names` (at most [`STATS_PER_CHAIN`]) in `dir`.
-    async fn stat_some(&self, dir: &Arc<OwnedFd>, names: &[CString]) -> Vec<Entry> {
-        let failed = |e: i32| {
+    async fn stat_some(&self, dir: &Arc<OwnedFd>, names: Vec<CString>) -> Vec<Entry> {
+        let failed = |names: Vec<CString>, e: i32| {
             names
-                .iter()
+                .into_iter()
                 .map(|name| Entry {
-                    name: name.clone(),
+                    name,
                     stat: Err(e),
                 })
                 .collect()
         };
         let _permit = self.permit().await;
-        let mut c = Chain::new();
+        let mut c = Chain::with_capacity(names.len());
         let d = c.shared_fd(dir.clone());
         let steps: Vec<_> = names
             .iter()
             .map(|name| {
-                let s = c.fstatat(Some(d), name.clone(), libc::AT_SYMLINK_NOFOLLOW);
+                let s = c.fstatat(Some(d), name, libc::AT_SYMLINK_NOFOLLOW);
                 c.stop(s, Stop::Never);
                 s
             })
             .collect();
         let done = match self.ctx.submit(c).await {
             Ok(done) => done,
-            Err(e) => return failed(errno(&e)),
+            Err(e) => return failed(names, errno(&e)),
         };
         names
-            .iter()
+            .into_iter()
             .zip(steps)
             .map(|(name, s)| Entry {
-                name: name.clone(),
+                name,
                 stat: done
                     .stat(s)
                     .map(|st| crate::tree::Stat::from_libc(&st))
@@ -183,29 +232,33 @@ impl<'a> Walker<'a> {
 
     /// Reads up to [`READ_BUF`] bytes of each of `files` (at most
     /// [`FILES_PER_CHAIN`]) in `dir`.
-    async fn read_some(&self, dir: &Arc<OwnedFd>, files: &[CString]) -> Read {
+    async fn read_some(&self, dir: &Arc<OwnedFd>, files: &[&CStr]) -> Read {
         let _permit = self.permit().await;
-        let mut c = Chain::new();
+        let mut c = Chain::with_capacity(3 * files.len());
         let d = c.shared_fd(dir.clone());
         let reads: Vec<_> = files
             .iter()
             .map(|name| {
-                let f = c.openat(Some(d), name.clone(), libc::O_RDONLY, 0);
+                let f = c.openat(Some(d), name, libc::O_RDONLY, 0);
                 c.stop(f, Stop::Never);
-                let r = c.read(f, vec![0; READ_BUF]);
+                let r = c.read(f, self.reads.get());
                 c.stop(r, Stop::Never);
                 let closed = c.close(f);
                 c.stop(closed, Stop::Never);
                 r
             })
             .collect();
-        let Ok(done) = self.ctx.submit(c).await else {
+        let Ok(mut done) = self.ctx.submit(c).await else {
             return (0, 0);
         };
-        reads
-            .into_iter()
-            .filter_map(|r| done.result(r).ok())
-            .fold((0, 0), |(b, f), n| (b + n as u64, f + 1))
+        let mut read = (0, 0);
+        for r in reads {
+            if let Ok(n) = done.result(r) {
+                read = (read.0 + n as u64, read.1 + 1);
+            }
+            self.reads.put(done.take_buf(r));
+        }
+        read
     }
 
     /// Walks the directory `name` of `parent` (the root if `None`), at
@@ -231,34 +284,29 @@ impl<'a> Walker<'a> {
                 }
             };
             let fd = Arc::new(fd);
-            let entries: Vec<Entry> = join_all(
-                names
-                    .chunks(STATS_PER_CHAIN)
-                    .map(|chunk| self.stat_some(&fd, chunk)),
-            )
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-            let files: Vec<CString> = entries
+            let mut chunks = Vec::new();
+            let mut names = names.into_iter();
+            loop {
+                let chunk: Vec<CString> = names.by_ref().take(STATS_PER_CHAIN).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                chunks.push(self.stat_some(&fd, chunk));
+            }
+            let entries: Vec<Entry> = join_all(chunks).await.into_iter().flatten().collect();
+            let files: Vec<&CStr> = entries
                 .iter()
                 .filter(|e| self.read && e.stat.is_ok_and(|st| st.is_file()))
-                .map(|e| e.name.clone())
+                .map(|e| e.name.as_c_str())
                 .collect();
             let subdirs: Vec<_> = entries
                 .iter()
                 .filter(|e| e.stat.is_ok_and(|st| st.is_dir()))
                 .map(|e| self.dir(Some(fd.clone()), e.name.clone(), child(&rel, &e.name)))
                 .collect();
-            self.walk.borrow_mut().dirs.insert(
-                rel,
-                Listing {
-                    entries,
-                    error: None,
-                },
-            );
-            // The reads borrow `fd` and `files`, so this list lives shorter
-            // than the subdirectories' walks it takes in.
+            // The reads borrow `fd` and `files` (so `entries`), so this list
+            // lives shorter than the subdirectories' walks it takes in, and
+            // the listing is recorded once they are done.
             let mut work: Vec<Pin<Box<dyn Future<Output = Read> + '_>>> = Vec::new();
             for sub in subdirs {
                 work.push(sub);
@@ -266,17 +314,25 @@ impl<'a> Walker<'a> {
             for chunk in files.chunks(FILES_PER_CHAIN) {
                 work.push(Box::pin(self.read_some(&fd, chunk)));
             }
-            join_all(work)
+            let read = join_all(work)
                 .await
                 .into_iter()
-                .fold((0, 0), |(b, f), (nb, nf)| (b + nb, f + nf))
+                .fold((0, 0), |(b, f), (nb, nf)| (b + nb, f + nf));
+            self.walk.borrow_mut().dirs.insert(
+                rel,
+                Listing {
+                    entries,
+                    error: None,
+                },
+            );
+            read
         })
     }
 }
 
 /// Adds the names in the first `n` bytes of getdents64 buffer `buf` to
 /// `names`.
-fn names_in(buf: Option<Vec<u8>>, n: i64, names: &mut Vec<CString>) {
+fn names_in(buf: Option<&[u8]>, n: i64, names: &mut Vec<CString>) {
     let Some(buf) = buf else { return };
     let n = usize::try_from(n).unwrap_or(0).min(buf.len());
     names.extend(

@@ -2,7 +2,7 @@
 //! crate keeps alive until the kernel is done with them.
 
 use std::{
-    ffi::CString,
+    ffi::CStr,
     io,
     os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
     sync::{
@@ -50,7 +50,8 @@ pub struct BufStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StatStep {
     pub(crate) step: Step,
-    pub(crate) slot: usize,
+    /// Its index among the chain's `struct stat`s.
+    pub(crate) stat: usize,
 }
 
 impl From<Opened> for Step {
@@ -132,9 +133,31 @@ pub enum RawArg {
     ResultOf(Step),
 }
 
+impl From<RawArg> for Arg {
+    fn from(arg: RawArg) -> Arg {
+        match arg {
+            RawArg::Value(v) => Arg::Value(v),
+            RawArg::ResultOf(s) => Arg::ResultOf(s),
+        }
+    }
+}
+
+/// An argument as a step is built. The chain's paths and `struct stat`s
+/// live in one allocation each, whose address is known only once the chain
+/// is laid out ([`Chain::freeze`]): a step names them by position.
+#[derive(Clone, Copy)]
+enum Arg {
+    Value(u64),
+    ResultOf(Step),
+    /// The path at this offset of the chain's path bytes.
+    Path(usize),
+    /// The chain's `struct stat` with this index.
+    Stat(usize),
+}
+
 struct Spec {
     nr: u32,
-    args: [RawArg; 6],
+    args: [Arg; 6],
     stop: Stop,
 }
 
@@ -163,6 +186,10 @@ struct Spec {
 pub struct Chain {
     id: u64,
     steps: Vec<Spec>,
+    /// The paths of the steps, each NUL-terminated, one after the other.
+    paths: Vec<u8>,
+    /// How many `struct stat` the steps fill.
+    stats: usize,
     slots: Vec<Slot>,
     fds: Vec<Arc<OwnedFd>>,
     opened: Vec<OpenedFd>,
@@ -189,10 +216,20 @@ impl Chain {
         Self {
             id: NEXT_CHAIN.fetch_add(1, Ordering::Relaxed),
             steps: Vec::new(),
+            paths: Vec::new(),
+            stats: 0,
             slots: Vec::new(),
             fds: Vec::new(),
             opened: Vec::new(),
         }
+    }
+
+    /// An empty chain with room for `steps` steps: a program that knows
+    /// how long its chains are saves their growth.
+    pub fn with_capacity(steps: usize) -> Self {
+        let mut chain = Self::new();
+        chain.steps.reserve_exact(steps);
+        chain
     }
 
     /// How many steps the chain has.
@@ -227,7 +264,7 @@ impl Chain {
     }
 
     /// `openat(AT_FDCWD, path, flags | O_CLOEXEC, 0o666)`.
-    pub fn open(&mut self, path: impl Into<CString>, flags: i32) -> Opened {
+    pub fn open(&mut self, path: impl AsRef<CStr>, flags: i32) -> Opened {
         self.openat(None, path, flags, 0o666)
     }
 
@@ -236,21 +273,19 @@ impl Chain {
     pub fn openat(
         &mut self,
         dir: Option<Fd>,
-        path: impl Into<CString>,
+        path: impl AsRef<CStr>,
         flags: i32,
         mode: u32,
     ) -> Opened {
         let dir = self.dir_arg(dir);
-        let path = self.slot(Slot::path(path.into()));
+        let path = self.path(path.as_ref());
         let step = self.push(
             libc::SYS_openat,
-            [
+            &[
                 dir,
-                RawArg::Value(path),
-                RawArg::Value((flags | libc::O_CLOEXEC) as u32 as u64),
-                RawArg::Value(u64::from(mode)),
-                RawArg::Value(0),
-                RawArg::Value(0),
+                path,
+                Arg::Value((flags | libc::O_CLOEXEC) as u32 as u64),
+                Arg::Value(u64::from(mode)),
             ],
         );
         self.opened.push(OpenedFd {
@@ -266,17 +301,7 @@ impl Chain {
     /// `close(fd)` of a descriptor the chain opened.
     pub fn close(&mut self, fd: Opened) -> Step {
         let arg = self.fd_arg(fd.into());
-        let step = self.push(
-            libc::SYS_close,
-            [
-                arg,
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
-        );
+        let step = self.push(libc::SYS_close, &[arg]);
         self.opened[fd.opened].closed_by = Some(step.index);
         step
     }
@@ -314,57 +339,28 @@ impl Chain {
     /// `fsync(fd)`.
     pub fn fsync(&mut self, fd: impl Into<Fd>) -> Step {
         let fd = self.fd_arg(fd.into());
-        self.push(
-            libc::SYS_fsync,
-            [
-                fd,
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
-        )
+        self.push(libc::SYS_fsync, &[fd])
     }
 
     /// `fstat(fd, &stat)`.
     pub fn fstat(&mut self, fd: impl Into<Fd>) -> StatStep {
         let fd = self.fd_arg(fd.into());
-        let slot = self.slots.len();
-        let buf = self.slot(Slot::stat());
-        let step = self.push(
-            libc::SYS_fstat,
-            [
-                fd,
-                RawArg::Value(buf),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
-        );
-        StatStep { step, slot }
+        let (buf, stat) = self.stat();
+        let step = self.push(libc::SYS_fstat, &[fd, buf]);
+        StatStep { step, stat }
     }
 
     /// `newfstatat(dir, path, &stat, flags)` (`flags`: `AT_SYMLINK_NOFOLLOW`,
     /// ...); `dir` `None` is the working directory.
-    pub fn fstatat(&mut self, dir: Option<Fd>, path: impl Into<CString>, flags: i32) -> StatStep {
+    pub fn fstatat(&mut self, dir: Option<Fd>, path: impl AsRef<CStr>, flags: i32) -> StatStep {
         let dir = self.dir_arg(dir);
-        let path = self.slot(Slot::path(path.into()));
-        let slot = self.slots.len();
-        let buf = self.slot(Slot::stat());
+        let path = self.path(path.as_ref());
+        let (buf, stat) = self.stat();
         let step = self.push(
             libc::SYS_newfstatat,
-            [
-                dir,
-                RawArg::Value(path),
-                RawArg::Value(buf),
-                RawArg::Value(flags as u32 as u64),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
+            &[dir, path, buf, Arg::Value(flags as u32 as u64)],
         );
-        StatStep { step, slot }
+        StatStep { step, stat }
     }
 
     /// `nanosleep(duration, NULL)`.
@@ -373,17 +369,7 @@ impl Chain {
             sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
             nsec: i64::from(duration.subsec_nanos()),
         }))));
-        self.push(
-            libc::SYS_nanosleep,
-            [
-                RawArg::Value(time),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
-        )
+        self.push(libc::SYS_nanosleep, &[Arg::Value(time)])
     }
 
     /// Sets when `step` ends the chain (by default [`Stop::OnError`]).
@@ -411,7 +397,7 @@ impl Chain {
                 );
             }
         }
-        self.push(nr, args)
+        self.push(nr, &args.map(Arg::from))
     }
 
     fn own(&self, step: Step) -> Step {
@@ -419,25 +405,43 @@ impl Chain {
         step
     }
 
-    fn fd_arg(&self, fd: Fd) -> RawArg {
+    fn fd_arg(&self, fd: Fd) -> Arg {
         assert_eq!(fd.chain, self.id, "a descriptor of another chain");
         match fd.kind {
-            FdKind::Held(raw) => RawArg::Value(raw as u32 as u64),
+            FdKind::Held(raw) => Arg::Value(raw as u32 as u64),
             FdKind::Opened(o) => {
                 assert!(
                     self.opened[o.opened].closed_by.is_none(),
                     "a descriptor the chain closes before this step"
                 );
-                RawArg::ResultOf(o.step)
+                Arg::ResultOf(o.step)
             }
         }
     }
 
-    fn dir_arg(&self, dir: Option<Fd>) -> RawArg {
+    fn dir_arg(&self, dir: Option<Fd>) -> Arg {
         match dir {
             Some(fd) => self.fd_arg(fd),
-            None => RawArg::Value(libc::AT_FDCWD as u32 as u64),
+            None => Arg::Value(libc::AT_FDCWD as u32 as u64),
         }
+    }
+
+    /// Copies `path` to the chain's path bytes.
+    fn path(&mut self, path: &CStr) -> Arg {
+        if self.paths.capacity() == 0 {
+            // Room for a few names at once, rather than growth from 8 bytes.
+            self.paths.reserve(256);
+        }
+        let at = self.paths.len();
+        self.paths.extend_from_slice(path.to_bytes_with_nul());
+        Arg::Path(at)
+    }
+
+    /// One more `struct stat` for a step to fill: the argument, and its
+    /// index for [`StatStep`].
+    fn stat(&mut self) -> (Arg, usize) {
+        self.stats += 1;
+        (Arg::Stat(self.stats - 1), self.stats - 1)
     }
 
     fn slot(&mut self, slot: Slot) -> u64 {
@@ -465,22 +469,19 @@ impl Chain {
         });
         let step = self.push(
             nr,
-            [
-                fd,
-                RawArg::Value(addr),
-                RawArg::Value(count),
-                RawArg::Value(offset.unwrap_or(0)),
-                RawArg::Value(0),
-                RawArg::Value(0),
-            ],
+            &[fd, Arg::Value(addr), Arg::Value(count), Arg::Value(offset.unwrap_or(0))],
         );
         BufStep { step, slot }
     }
 
-    fn push(&mut self, nr: libc::c_long, args: [RawArg; 6]) -> Step {
+    /// Appends system call `nr` with `args` (at most six; those not given
+    /// are zero).
+    fn push(&mut self, nr: libc::c_long, args: &[Arg]) -> Step {
+        let mut all = [Arg::Value(0); 6];
+        all[..args.len()].copy_from_slice(args);
         self.steps.push(Spec {
             nr: nr as u32,
-            args,
+            args: all,
             stop: Stop::default(),
         });
         Step {
@@ -499,6 +500,12 @@ impl Chain {
         let n = self.steps.len();
         let results = Heap::new(vec![NOT_RUN; n].into_boxed_slice());
         let word = |i: usize| results.addr() + (i * std::mem::size_of::<i64>()) as u64;
+        let paths = RawBytes::new(self.paths);
+        // SAFETY: `libc::stat` is a C structure of integers (and padding),
+        // for which all-zero bytes are a valid value.
+        let zeroed: libc::stat = unsafe { std::mem::zeroed() };
+        let stats = Heap::new(vec![zeroed; self.stats].into_boxed_slice());
+        let stat = |i: usize| stats.addr() + (i * std::mem::size_of::<libc::stat>()) as u64;
         let mut atoms: Box<[Atom]> = self
             .steps
             .iter()
@@ -514,11 +521,13 @@ impl Chain {
                 };
                 for (n, arg) in spec.args.iter().enumerate() {
                     raw.args[n] = match *arg {
-                        RawArg::Value(v) => v,
-                        RawArg::ResultOf(s) => {
+                        Arg::Value(v) => v,
+                        Arg::ResultOf(s) => {
                             raw.flags |= 1 << n; // SYSLET_ATOM_ARG_PTR(n)
                             word(s.index)
                         }
+                        Arg::Path(at) => paths.addr() + at as u64,
+                        Arg::Stat(i) => stat(i),
                     };
                 }
                 Atom(raw)
@@ -530,6 +539,8 @@ impl Chain {
             Heap::new(atoms),
             n,
             results,
+            paths,
+            stats,
             self.slots,
             self.fds,
             self.opened,

@@ -95,10 +95,11 @@ impl Finished {
     /// The `struct stat` that `step` filled, or its error.
     pub fn stat(&self, step: StatStep) -> io::Result<libc::stat> {
         self.result(step)?;
-        match &self.landed.slots[step.slot] {
-            LandedSlot::Stat(st) => Ok(**st),
-            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
-        }
+        self.landed
+            .stats
+            .get(step.stat)
+            .copied()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
     }
 
     /// The descriptor that `step` opened, if it succeeded and no step of

@@ -9,7 +9,6 @@
 //! turns it back into ordinary owned values ([`Landed`]).
 
 use std::{
-    ffi::CString,
     mem::ManuallyDrop,
     os::fd::{FromRawFd, OwnedFd},
     ptr::NonNull,
@@ -125,31 +124,14 @@ pub(crate) enum Slot {
         step: usize,
         fill: bool,
     },
-    /// A `struct stat` the step fills.
-    Stat(Heap<libc::stat>),
-    /// A NUL-terminated path the kernel reads.
-    Path(Heap<[u8]>),
     /// A time the kernel reads.
     Time(Heap<Timespec>),
 }
 
 impl Slot {
-    pub(crate) fn path(path: CString) -> Self {
-        Self::Path(Heap::new(path.into_bytes_with_nul().into_boxed_slice()))
-    }
-
-    pub(crate) fn stat() -> Self {
-        // SAFETY: `libc::stat` is a C structure of integers (and padding),
-        // for which all-zero bytes are a valid value.
-        let zeroed: libc::stat = unsafe { std::mem::zeroed() };
-        Self::Stat(Heap::new(Box::new(zeroed)))
-    }
-
     pub(crate) fn addr(&self) -> u64 {
         match self {
             Self::Bytes { raw, .. } => raw.addr(),
-            Self::Stat(h) => h.addr(),
-            Self::Path(h) => h.addr(),
             Self::Time(h) => h.addr(),
         }
     }
@@ -174,6 +156,10 @@ pub(crate) struct Storage {
     atoms: Heap<[Atom]>,
     nr_atoms: usize,
     results: Heap<[i64]>,
+    /// The steps' paths, NUL-terminated, one after the other.
+    paths: RawBytes,
+    /// The `struct stat`s the steps fill.
+    stats: Heap<[libc::stat]>,
     slots: Vec<Slot>,
     fds: Vec<Arc<OwnedFd>>,
     opened: Vec<OpenedFd>,
@@ -182,11 +168,14 @@ pub(crate) struct Storage {
 impl Storage {
     /// Takes over the parts of a built chain; `results` must have one word
     /// per atom, and the atoms refer only to memory owned here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         chain: u64,
         atoms: Heap<[Atom]>,
         nr_atoms: usize,
         results: Heap<[i64]>,
+        paths: RawBytes,
+        stats: Heap<[libc::stat]>,
         slots: Vec<Slot>,
         fds: Vec<Arc<OwnedFd>>,
         opened: Vec<OpenedFd>,
@@ -196,6 +185,8 @@ impl Storage {
             atoms,
             nr_atoms,
             results,
+            paths,
+            stats,
             slots,
             fds,
             opened,
@@ -232,14 +223,15 @@ impl Storage {
                     };
                     LandedSlot::Bytes(Some(raw.into_vec(len)))
                 }
-                Slot::Stat(h) => LandedSlot::Stat(h.into_box()),
-                Slot::Path(_) | Slot::Time(_) => LandedSlot::Gone,
+                Slot::Time(_) => LandedSlot::Gone,
             })
             .collect();
         drop(self.atoms);
+        drop(self.paths);
         Landed {
             chain: self.chain,
             results,
+            stats: self.stats.into_box(),
             slots,
             _fds: self.fds,
             opened: self.opened.into_iter().map(|o| (o, false)).collect(),
@@ -250,7 +242,6 @@ impl Storage {
 /// A buffer of a chain that has finished.
 pub(crate) enum LandedSlot {
     Bytes(Option<Vec<u8>>),
-    Stat(Box<libc::stat>),
     Gone,
 }
 
@@ -260,6 +251,8 @@ pub(crate) enum LandedSlot {
 pub(crate) struct Landed {
     pub(crate) chain: u64,
     pub(crate) results: Box<[i64]>,
+    /// The `struct stat`s the steps filled, by [`StatStep`](crate::StatStep) index.
+    pub(crate) stats: Box<[libc::stat]>,
     pub(crate) slots: Vec<LandedSlot>,
     /// The descriptors the chain held (duplicates, or shared with the
     /// caller): dropped, so closed if nobody else holds them, now.
