@@ -31,7 +31,7 @@ fi
 bench=micro base=none:0
 case "$only" in
 getppid:* | pread:* | chain-*) section=cheap ;;
-walk-*) bench=walk section= base=walk-none:0 ;;
+walk-*) bench=walk section= base=walk-none:${only#*:} ;;
 *) section=blockdev ;;
 esac
 for run in "$base" "$only"; do

@@ -46,7 +46,9 @@ def main():
     run = by_function(sys.argv[2], sys.argv[3])
     if len(sys.argv) > 5:
         run.subtract(by_function(sys.argv[4], sys.argv[5]))
-    total = sum(v for v in run.values() if v > 0)
+    # Net: a function the base run spent more in (noise: interrupts, the
+    # console) counts against the total rather than being left out.
+    total = sum(run.values())
     print(f"{total / ops:10.0f}  instructions per operation in all ({ops:.0f} operations)")
     for name, n in run.most_common(60):
         if n / ops < 5:
