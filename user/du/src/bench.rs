@@ -4,7 +4,8 @@
 //! complete 50 us after submission). Every walk's output must equal the
 //! first one's: a mode that is fast but wrong fails the benchmark.
 //!
-//! Prints a line per mode and series for people, and `data walk-SERIES
+//! Prints a line per mode and series for people (with the share of the
+//! CPUs' time, all CPUs together, that was busy during its walks), and `data walk-SERIES
 //! MODE-INDEX ENTRIES-PER-SECOND` lines for scripts/bench-report.py.
 
 use std::{
@@ -19,6 +20,41 @@ fn drop_caches() -> io::Result<()> {
     // SAFETY: no arguments.
     unsafe { libc::sync() };
     std::fs::write("/proc/sys/vm/drop_caches", "3")
+}
+
+/// The busy and the idle time of all CPUs so far, in clock ticks
+/// (`/proc/stat`'s first line; iowait counts as idle).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (fields.iter().sum::<u64>().saturating_sub(idle), idle)
+}
+
+/// Inter-processor interrupts so far, all CPUs together: rescheduling
+/// (a wake-up on another CPU), function calls, TLB shootdowns (an unmap
+/// in a process that ran on another CPU), from `/proc/interrupts`.
+fn ipis() -> [u64; 3] {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    let mut n = [0; 3];
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let i = match fields.next() {
+            Some("RES:") => 0,
+            Some("CAL:") => 1,
+            Some("TLB:") => 2,
+            _ => continue,
+        };
+        n[i] = fields.map_while(|f| f.parse::<u64>().ok()).sum();
+    }
+    n
 }
 
 /// A counter of the context's fdinfo ("syslet-went-async", ...).
@@ -66,13 +102,23 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
         let mut per_s = Vec::new();
         for (i, (name, mode)) in modes.iter().enumerate() {
             let mut times = Vec::new();
+            let (mut busy, mut idle) = (0, 0);
+            let mut ipi = [0; 3];
             let went0 = fdinfo(fd, "syslet-went-async");
             for _ in 0..rounds {
                 drop_caches()?;
                 let mut out = Vec::with_capacity(entries);
+                let cpu0 = cpu_ticks();
+                let ipi0 = ipis();
                 let t0 = Instant::now();
                 let ok = du(*mode, Some(&ctx), root, read, &mut out)?;
                 times.push(t0.elapsed().as_secs_f64());
+                let cpu1 = cpu_ticks();
+                for (sum, (a, b)) in ipi.iter_mut().zip(ipis().iter().zip(ipi0)) {
+                    *sum += a - b;
+                }
+                busy += cpu1.0 - cpu0.0;
+                idle += cpu1.1 - cpu0.1;
                 if !ok || out != reference {
                     return Err(io::Error::other(format!("{name} printed something else")));
                 }
@@ -85,17 +131,28 @@ pub fn run(root: &str, rounds: usize) -> io::Result<()> {
             let rate = files as f64 / median;
             per_s.push(rate);
             let went = fdinfo(fd, "syslet-went-async") - went0;
+            // How much of the CPUs' time the walks kept busy: a walk at
+            // 100% is CPU-bound, one well below has only I/O to wait for.
             println!(
-                "{name:<22} {:>8.1} ms [{:.1}..{:.1}]  {rate:>9.0} entries/s  {:.2}x plain{}",
+                "{name:<22} {:>8.1} ms [{:.1}..{:.1}]  {rate:>9.0} entries/s  cpus {:>3.0}% busy  {:.2}x plain{}",
                 median * 1e3,
                 times[0] * 1e3,
                 times[times.len() - 1] * 1e3,
+                100.0 * busy as f64 / (busy + idle).max(1) as f64,
                 rate / per_s[0],
                 if *mode == Mode::Syslet {
                     format!(", {:.0} chains went async per walk", went as f64 / rounds as f64)
                 } else {
                     String::new()
                 }
+            );
+            let r = rounds.max(1) as u64;
+            println!(
+                "{:<22} IPIs per walk: {} rescheduling, {} function call, {} TLB shootdown",
+                "",
+                ipi[0] / r,
+                ipi[1] / r,
+                ipi[2] / r
             );
             println!("data walk-{series} {i} {rate:.0}");
         }
