@@ -18,7 +18,7 @@ DIR=$(dirname "$0")
 # The guest's PATH is busybox's; fio is staged in /usr/bin.
 export PATH=/usr/bin:$PATH
 ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch io_uring io_uring-reg libaio posixaio psync}" | tr , ' ')
-DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32}" | tr , ' ')
+DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32 128}" | tr , ' ')
 # Seconds of guest time: with instructions counted (make bench under TCG),
 # two seconds are two billion instructions, thousands of reads.
 export RUNTIME=${FIO_RUNTIME:-2} RAMP=${FIO_RAMP:-1}
