@@ -547,3 +547,34 @@ impl Chain {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths and `struct stat`s of a chain live in one allocation each;
+    /// laying the chain out points every step at its own.
+    #[test]
+    fn paths_and_stats_are_laid_out_once_per_chain() {
+        let mut c = Chain::with_capacity(3);
+        let first = c.fstatat(None, c"first", 0);
+        c.openat(None, c"second/name", libc::O_RDONLY, 0);
+        let third = c.fstatat(None, c"3", libc::AT_SYMLINK_NOFOLLOW);
+        assert_eq!((first.stat, third.stat), (0, 1));
+        let storage = c.freeze(7).expect("a chain of three steps");
+        // SAFETY: `first_atom` is the address of the chain's three atoms,
+        // which `storage` owns and nothing changes while it lives.
+        let atoms = unsafe { std::slice::from_raw_parts(storage.first_atom() as *const Atom, 3) };
+        // SAFETY: each path argument points at a NUL-terminated copy that
+        // `storage` owns.
+        let path = |addr: u64| unsafe { CStr::from_ptr(addr as *const libc::c_char) };
+        assert_eq!(path(atoms[0].0.args[1]), c"first");
+        assert_eq!(path(atoms[1].0.args[1]), c"second/name");
+        assert_eq!(path(atoms[2].0.args[1]), c"3");
+        let (a, b) = (atoms[0].0.args[2], atoms[2].0.args[2]);
+        assert_eq!(b - a, std::mem::size_of::<libc::stat>() as u64);
+        assert_eq!(a % std::mem::align_of::<libc::stat>() as u64, 0);
+        assert_eq!(atoms[2].0.args[3], libc::AT_SYMLINK_NOFOLLOW as u64);
+        assert!(atoms.iter().all(|atom| atom.0.cookie == 7));
+    }
+}
