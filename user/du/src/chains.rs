@@ -34,9 +34,12 @@ use crate::{
     tree::{child, is_dot, Entry, Listing, Walk},
 };
 
-/// fstatat calls per chain: a chain that blocks holds one kernel thread
-/// until it ends, so short chains keep more of them in flight.
-const STATS_PER_CHAIN: usize = 16;
+/// fstatat calls per chain. A chain that blocks holds one kernel thread
+/// until it ends, so shorter chains would keep more reads in flight; but a
+/// directory's inodes share a few inode-table blocks, so the stats after a
+/// blocked one mostly find them read, and each chain costs its set-up
+/// (16 a chain took the stat walk 230 ms, 64 took 202, plain calls 196).
+const STATS_PER_CHAIN: usize = 64;
 /// Files (openat, read, close each) per chain of the read series.
 const FILES_PER_CHAIN: usize = 16;
 /// Chains built and not finished, at most.
