@@ -5,9 +5,9 @@
  *  - getppid(): one system call each, versus the same calls as one syslet
  *    chain of 1, 8, 64 and 512 atoms (io_uring has no such operation);
  *  - a 1-byte pread() of a cached file: one system call each, versus syslet
- *    chains of the same lengths, versus io_uring (the kernel's own, raw
- *    system calls: uring.h) with batches of the same sizes, each submitted
- *    and waited for with one io_uring_enter().
+ *    chains of the same lengths, versus io_uring (through liburing:
+ *    uring.h) with batches of the same sizes, each submitted and waited
+ *    for with one io_uring_submit_and_wait().
  *
  * Chains are submitted with SYSLET_SUBMIT_SYNC_ONLY: nothing here blocks,
  * and the figure is the interpreter's cost, not the hand-off's.

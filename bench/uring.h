@@ -1,72 +1,44 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Just enough io_uring, on raw system calls, for the benchmarks to compare
- * with: the kernel's own io_uring, without liburing (which the guest does
- * not have). One ring, single mmap (IORING_FEAT_SINGLE_MMAP), SQPOLL if
- * asked for (uring_init_flags()).
+ * The io_uring the benchmarks compare with, through liburing (Debian's
+ * liburing-dev, linked statically into the guest's static binary), as its
+ * users would write it: io_uring_get_sqe() and the io_uring_prep_*()
+ * helpers, io_uring_submit_and_wait(), registered files and buffers when
+ * asked for, SQPOLL when asked for (liburing then enters only to wake the
+ * poller or to wait). These few wrappers keep the benchmarks' calls short.
  */
 #ifndef SYSLET_BENCH_URING_H
 #define SYSLET_BENCH_URING_H
 
-#include <linux/io_uring.h>
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 struct uring {
-	int fd;
-	unsigned int *sq_head, *sq_tail, *sq_mask, *sq_array, *sq_flags;
-	unsigned int setup_flags;
-	unsigned int *cq_head, *cq_tail, *cq_mask;
-	struct io_uring_sqe *sqes;
-	struct io_uring_cqe *cqes;
-	void *ring;
-	size_t ring_len, sqes_len;
+	struct io_uring ring;
+	bool live;
 };
 
 /*
  * With IORING_SETUP_SQPOLL in @flags, a kernel thread polls the submission
  * queue, going to sleep after @sq_idle_ms without work; with
  * IORING_SETUP_SQ_AFF too, it runs on CPU @sq_cpu only. 0, or -1 (no
- * io_uring, or no single mmap).
+ * io_uring).
  */
 static inline int uring_init_flags(struct uring *u, unsigned int entries, unsigned int flags,
 				   unsigned int sq_idle_ms, unsigned int sq_cpu)
 {
 	struct io_uring_params p;
-	size_t sq_len, cq_len;
-	char *ring;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = flags;
 	p.sq_thread_idle = sq_idle_ms;
 	p.sq_thread_cpu = sq_cpu;
-	u->setup_flags = flags;
-	u->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
-	if (u->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP))
+	if (io_uring_queue_init_params(entries, &u->ring, &p) < 0)
 		return -1;
-	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned int);
-	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-	u->ring_len = sq_len > cq_len ? sq_len : cq_len;
-	u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
-	ring = mmap(NULL, u->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
-		    IORING_OFF_SQ_RING);
-	u->ring = ring;
-	u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
-	if (ring == MAP_FAILED || u->sqes == MAP_FAILED)
-		return -1;
-	u->sq_head = (unsigned int *)(ring + p.sq_off.head);
-	u->sq_tail = (unsigned int *)(ring + p.sq_off.tail);
-	u->sq_mask = (unsigned int *)(ring + p.sq_off.ring_mask);
-	u->sq_array = (unsigned int *)(ring + p.sq_off.array);
-	u->sq_flags = (unsigned int *)(ring + p.sq_off.flags);
-	u->cq_head = (unsigned int *)(ring + p.cq_off.head);
-	u->cq_tail = (unsigned int *)(ring + p.cq_off.tail);
-	u->cq_mask = (unsigned int *)(ring + p.cq_off.ring_mask);
-	u->cqes = (struct io_uring_cqe *)(ring + p.cq_off.cqes);
+	u->live = true;
 	return 0;
 }
 
@@ -75,31 +47,14 @@ static inline int uring_init(struct uring *u, unsigned int entries)
 	return uring_init_flags(u, entries, 0, 0, 0);
 }
 
-/* Fills the next submission queue entry; uring_publish() queues it. */
-static inline struct io_uring_sqe *uring_sqe(struct uring *u, unsigned char opcode, int fd,
-					     void *buf, unsigned int len, unsigned long long off,
-					     unsigned char flags, unsigned long long user_data)
+/* The next submission queue entry; the benchmarks never overfill it. */
+static inline struct io_uring_sqe *uring_get_sqe(struct uring *u)
 {
-	struct io_uring_sqe *sqe = &u->sqes[*u->sq_tail & *u->sq_mask];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = opcode;
-	sqe->flags = flags;
-	sqe->fd = fd;
-	sqe->addr = (unsigned long)buf;
-	sqe->len = len;
-	sqe->off = off;
-	sqe->user_data = user_data;
+	if (!sqe)
+		abort();
 	return sqe;
-}
-
-/* Queues the entry uring_sqe() filled (not submitted yet). */
-static inline void uring_publish(struct uring *u)
-{
-	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask;
-
-	u->sq_array[idx] = idx;
-	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
 }
 
 /* Queues a read of @len bytes at @off of @fd into @buf (not submitted yet). */
@@ -107,8 +62,11 @@ static inline void uring_prep_read(struct uring *u, int fd, void *buf, unsigned 
 				   unsigned long long off, unsigned char flags,
 				   unsigned long long user_data)
 {
-	uring_sqe(u, IORING_OP_READ, fd, buf, len, off, flags, user_data);
-	uring_publish(u);
+	struct io_uring_sqe *sqe = uring_get_sqe(u);
+
+	io_uring_prep_read(sqe, fd, buf, len, off);
+	io_uring_sqe_set_flags(sqe, flags);
+	io_uring_sqe_set_data64(sqe, user_data);
 }
 
 /*
@@ -123,8 +81,8 @@ static inline int uring_register(struct uring *u, int fd, char *base, unsigned i
 
 	for (unsigned int i = 0; i < nr; i++)
 		iov[i] = (struct iovec){ base + (size_t)i * len, len };
-	if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_FILES, &fd, 1) < 0 ||
-	    syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_BUFFERS, iov, nr) < 0)
+	if (io_uring_register_files(&u->ring, &fd, 1) < 0 ||
+	    io_uring_register_buffers(&u->ring, iov, nr) < 0)
 		return -1;
 	return 0;
 }
@@ -134,66 +92,58 @@ static inline void uring_prep_read_fixed(struct uring *u, void *buf, unsigned in
 					 unsigned long long off, unsigned short idx,
 					 unsigned long long user_data)
 {
-	uring_sqe(u, IORING_OP_READ_FIXED, 0, buf, len, off, IOSQE_FIXED_FILE,
-		  user_data)->buf_index = idx;
-	uring_publish(u);
+	struct io_uring_sqe *sqe = uring_get_sqe(u);
+
+	io_uring_prep_read_fixed(sqe, 0, buf, len, off, idx);
+	io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
+	io_uring_sqe_set_data64(sqe, user_data);
 }
 
-/* Submits what is queued and waits for @wait completions; returns enter's result. */
+/*
+ * Submits what is queued (@submit entries, for the caller's checks) and
+ * waits for @wait completions; returns the entries submitted, or -1.
+ */
 static inline int uring_enter(struct uring *u, unsigned int submit, unsigned int wait)
 {
-	unsigned int flags = wait ? IORING_ENTER_GETEVENTS : 0;
+	int ret = io_uring_submit_and_wait(&u->ring, wait);
 
-	if (u->setup_flags & IORING_SETUP_SQPOLL) {
-		/*
-		 * The poller submits; enter only to wake it when it slept, or
-		 * to wait (its result then counts completions, not
-		 * submissions: say @submit, which the poller takes).
-		 */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(u->sq_flags, __ATOMIC_RELAXED) & IORING_SQ_NEED_WAKEUP)
-			flags |= IORING_ENTER_SQ_WAKEUP;
-		else if (!wait)
-			return (int)submit;
-		if (syscall(__NR_io_uring_enter, u->fd, 0, wait, flags, NULL, 0) < 0)
-			return -1;
-		return (int)submit;
-	}
-	return (int)syscall(__NR_io_uring_enter, u->fd, submit, wait, flags, NULL, 0);
+	(void)submit;
+	return ret < 0 ? -1 : ret;
 }
 
 /* Consumes every completion there is; returns how many, or -1 if one failed. */
 static inline int uring_reap(struct uring *u)
 {
-	unsigned int head = *u->cq_head, tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
-	int n = 0, bad = 0;
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+	int bad = 0;
 
-	for (; head != tail; head++, n++)
-		bad |= u->cqes[head & *u->cq_mask].res < 0;
-	__atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
-	return bad ? -1 : n;
+	io_uring_for_each_cqe(&u->ring, head, cqe) {
+		bad |= cqe->res < 0;
+		n++;
+	}
+	io_uring_cq_advance(&u->ring, n);
+	return bad ? -1 : (int)n;
 }
 
 /* Takes the oldest completion into @cqe; returns 0 if there is none. */
 static inline int uring_next_cqe(struct uring *u, struct io_uring_cqe *cqe)
 {
-	unsigned int head = *u->cq_head;
+	struct io_uring_cqe *next;
 
-	if (head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE))
+	if (io_uring_peek_cqe(&u->ring, &next) < 0 || !next)
 		return 0;
-	*cqe = u->cqes[head & *u->cq_mask];
-	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	*cqe = *next;
+	io_uring_cqe_seen(&u->ring, next);
 	return 1;
 }
 
 static inline void uring_exit(struct uring *u)
 {
-	if (u->fd <= 0)
+	if (!u->live)
 		return;
-	munmap(u->ring, u->ring_len);
-	munmap(u->sqes, u->sqes_len);
-	close(u->fd);
-	u->fd = -1;
+	io_uring_queue_exit(&u->ring);
+	u->live = false;
 }
 
 #endif /* SYSLET_BENCH_URING_H */

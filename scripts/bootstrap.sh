@@ -14,6 +14,8 @@ PACKAGES=(
 	busybox-static qemu-system-x86 python3 kmod
 	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
 	"libclang-$LLVM_VERSION-dev"
+	# The benchmarks' io_uring peer (bench/uring.h), linked statically.
+	liburing-dev
 )
 
 # gnuplot for the plots, e2fsprogs for the walk benchmark's ext4 image.

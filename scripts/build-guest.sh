@@ -38,7 +38,7 @@ for c in "$REPO"/tests/guest/c32/*.c; do
 	gcc -m32 "${CFLAGS[@]}" -o "$bin/syslet-$(basename "$c" .c)" "$c"
 done
 gcc "${CFLAGS[@]}" -o "$bin/syslet-demo" "$REPO/user/demo/demo.c"
-gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO"/bench/*.c
+gcc "${CFLAGS[@]}" -o "$bin/syslet-bench" "$REPO"/bench/*.c -luring
 
 # --- Rust programs -----------------------------------------------------------
 cargo build --quiet --release --target x86_64-unknown-linux-musl \
