@@ -28,9 +28,11 @@ for c in "$REPO"/tests/guest/c/*.c; do
 	exe="$bin/c-$(basename "$c" .c)"
 	# Not "find | grep -q": under pipefail, find killed by SIGPIPE would
 	# read as "no newer header".
+	# bench/uring.h too: the io_uring tests use the benchmarks' wrappers
+	# (over liburing, hence -luring; only what a program uses is linked).
 	if [[ ! "$exe" -nt "$c" ]] || [[ -n "$(find "$REPO/include" "$REPO/user/c" \
-		"$REPO/tests/guest/c" -name '*.h' -newer "$exe")" ]]; then
-		gcc "${CFLAGS[@]}" -o "$exe" "$c"
+		"$REPO/tests/guest/c" "$REPO/bench" -name '*.h' -newer "$exe")" ]]; then
+		gcc "${CFLAGS[@]}" -o "$exe" "$c" -luring
 	fi
 done
 # 32-bit helpers of the tests (the compat ioctl path).
