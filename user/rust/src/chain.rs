@@ -133,15 +133,6 @@ pub enum RawArg {
     ResultOf(Step),
 }
 
-impl From<RawArg> for Arg {
-    fn from(arg: RawArg) -> Arg {
-        match arg {
-            RawArg::Value(v) => Arg::Value(v),
-            RawArg::ResultOf(s) => Arg::ResultOf(s),
-        }
-    }
-}
-
 /// An argument as a step is built. The chain's paths and `struct stat`s
 /// live in one allocation each, whose address is known only once the chain
 /// is laid out ([`Chain::freeze`]): a step names them by position.
@@ -153,6 +144,15 @@ enum Arg {
     Path(usize),
     /// The chain's `struct stat` with this index.
     Stat(usize),
+}
+
+impl From<RawArg> for Arg {
+    fn from(arg: RawArg) -> Arg {
+        match arg {
+            RawArg::Value(v) => Arg::Value(v),
+            RawArg::ResultOf(s) => Arg::ResultOf(s),
+        }
+    }
 }
 
 struct Spec {
