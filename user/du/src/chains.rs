@@ -199,10 +199,7 @@ impl<'a> Walker<'a> {
         let failed = |names: Vec<CString>, e: i32| {
             names
                 .into_iter()
-                .map(|name| Entry {
-                    name,
-                    stat: Err(e),
-                })
+                .map(|name| Entry { name, stat: Err(e) })
                 .collect()
         };
         let _permit = self.permit().await;

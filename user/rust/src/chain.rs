@@ -469,7 +469,12 @@ impl Chain {
         });
         let step = self.push(
             nr,
-            &[fd, Arg::Value(addr), Arg::Value(count), Arg::Value(offset.unwrap_or(0))],
+            &[
+                fd,
+                Arg::Value(addr),
+                Arg::Value(count),
+                Arg::Value(offset.unwrap_or(0)),
+            ],
         );
         BufStep { step, slot }
     }
