@@ -77,7 +77,7 @@ static double uring_pread(struct uring *u, int file, int len, int ops)
 	for (int b = 0; b < batches; b++) {
 		for (int i = 0; i < len; i++)
 			uring_prep_read(u, file, &byte, 1, 0, 0, 0);
-		if (uring_enter(u, len, len) != len || uring_reap(u) != len)
+		if (uring_submit(u, len) != len || uring_reap(u) != len)
 			abort();
 	}
 	return (now_ticks() - t0) / ((double)batches * len);

@@ -99,15 +99,11 @@ static inline void uring_prep_read_fixed(struct uring *u, void *buf, unsigned in
 	io_uring_sqe_set_data64(sqe, user_data);
 }
 
-/*
- * Submits what is queued (@submit entries, for the caller's checks) and
- * waits for @wait completions; returns the entries submitted, or -1.
- */
-static inline int uring_enter(struct uring *u, unsigned int submit, unsigned int wait)
+/* Submits what is queued and waits for @wait completions; returns the entries submitted, or -1. */
+static inline int uring_submit(struct uring *u, unsigned int wait)
 {
 	int ret = io_uring_submit_and_wait(&u->ring, wait);
 
-	(void)submit;
 	return ret < 0 ? -1 : ret;
 }
 

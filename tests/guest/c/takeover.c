@@ -837,7 +837,7 @@ TEST(a_thread_that_used_io_uring_still_hands_off)
 	CHECK(file >= 0 && write(file, "abcd", 4) == 4);
 	CHECK_EQ(uring_init(&u, 8), 0);
 	uring_prep_read(&u, file, buf, 4, 0, 0, 1);
-	CHECK_EQ(uring_enter(&u, 1, 1), 1);
+	CHECK_EQ(uring_submit(&u, 1), 1);
 	CHECK_EQ(uring_reap(&u), 1);
 	CHECK(memcmp(buf, "abcd", 4) == 0);
 	for (int i = 0; i < 3; i++)
@@ -886,7 +886,7 @@ TEST(an_atom_interrupted_by_io_uring_task_work_is_restarted)
 	CHECK_EQ(uring_init(&u, 8), 0);
 	/* A read of an empty pipe: pending until the thread writes. */
 	uring_prep_read(&u, p[0], &c, 1, 0, 0, 7);
-	CHECK_EQ(uring_enter(&u, 1, 0), 1);
+	CHECK_EQ(uring_submit(&u, 0), 1);
 	CHECK_EQ(pthread_create(&t, NULL, feed_pipe_later, &p[1]), 0);
 	syslet_atom_prep(&a, SYS_nanosleep, syslet_ptr(&ts), 0, 0, 0, 0, 0);
 	t0 = mono_ns();
@@ -897,7 +897,7 @@ TEST(an_atom_interrupted_by_io_uring_task_work_is_restarted)
 	       slept / 1000000);
 	CHECK_EQ(o.result, 0);
 	CHECK(slept >= 100 * 1000 * 1000);
-	CHECK_EQ(uring_enter(&u, 0, 1), 0);
+	CHECK_EQ(uring_submit(&u, 1), 0);
 	CHECK_EQ(uring_reap(&u), 1);
 	uring_exit(&u);
 }
