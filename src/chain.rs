@@ -55,7 +55,28 @@ const KNOWN_FLAGS: u32 = ARG_POINTERS
     | uapi::SYSLET_ATOM_STOP_ZERO
     | uapi::SYSLET_ATOM_STOP_NEGATIVE
     | uapi::SYSLET_ATOM_STOP_NONPOSITIVE
-    | uapi::SYSLET_ATOM_SKIP_ON_STOP;
+    | uapi::SYSLET_ATOM_SKIP_ON_STOP
+    | uapi::SYSLET_ATOM_FIXED_BUFFER;
+
+/// The registered buffer's index, in the bits above the flags; only with
+/// `SYSLET_ATOM_FIXED_BUFFER`.
+const BUFFER_INDEX: u32 = 0xffff_0000;
+
+/// Whether `flags` has a bit the ABI does not define: an index without
+/// `SYSLET_ATOM_FIXED_BUFFER` is one.
+#[inline]
+fn unknown_flags(flags: u32) -> bool {
+    let known = if flags & uapi::SYSLET_ATOM_FIXED_BUFFER != 0 {
+        KNOWN_FLAGS | BUFFER_INDEX
+    } else {
+        KNOWN_FLAGS
+    };
+    flags & !known != 0
+}
+
+/// x86-64's `pread64` and `pwrite64`, the calls a fixed buffer serves.
+const NR_PREAD64: u32 = 17;
+const NR_PWRITE64: u32 = 18;
 
 /// The errno values of a system call that was interrupted and would be
 /// restarted on its way back to user space: `ERESTARTSYS`,
@@ -286,7 +307,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             break;
         }
         out.cookie = atom.cookie;
-        if atom.flags & !KNOWN_FLAGS != 0 {
+        if unknown_flags(atom.flags) {
             out.abort(EINVAL);
             break;
         }
@@ -425,11 +446,27 @@ fn run_atom(
         Stats::bump(&ctx.stats.refused);
         return Err(EOPNOTSUPP.into());
     }
+    let wants_fixed = atom.flags & uapi::SYSLET_ATOM_FIXED_BUFFER != 0;
+    if wants_fixed && nr != NR_PREAD64 && nr != NR_PWRITE64 {
+        return Err(EINVAL.into());
+    }
     if let Some(denied) = seccomp(ctx, nr, args)? {
         return Ok(denied);
     }
+    // The buffer is checked for every fixed-buffer atom, whichever way
+    // it then runs, so that a bad one fails the same way on each.
+    let fixed = if wants_fixed {
+        let index = atom.flags >> BUFFER_INDEX.trailing_zeros();
+        let slice = ctx.buffers.as_ref().map(|b| b.slice(index, args[1], args[2]));
+        match slice {
+            Some(Ok(slice)) => Some(slice),
+            _ => return Ok(-i64::from(bindings::EFAULT)),
+        }
+    } else {
+        None
+    };
     if direct_io::candidate(nr, atom) {
-        match direct_io::issue(ctx, nr, atom, args, out, stop) {
+        match direct_io::issue(ctx, nr, atom, args, fixed, out, stop) {
             Issued::InFlight => return Err(AtomError::InFlight),
             Issued::Done(result) => return Ok(result),
             Issued::Declined => {}

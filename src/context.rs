@@ -12,16 +12,20 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     prelude::*,
-    sync::atomic::{
-        Acquire,
-        Atomic,
-        Relaxed,
-        Release, //
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Relaxed,
+            Release, //
+        },
+        SetOnce,
     },
     task::Pid,
 };
 
 use crate::{
+    buffers::Registered,
     completions::Completions,
     direct_io::DirectIo,
     stats::Stats,
@@ -119,6 +123,9 @@ pub(crate) struct Context {
     pub(crate) pool: Pool,
     #[pin]
     pub(crate) completions: Completions,
+    /// Buffers pinned for fixed-buffer atoms (`SYSLET_IOC_REGISTER_BUFFERS`):
+    /// set once, released with the context, after every I/O that used them.
+    pub(crate) buffers: SetOnce<Registered>,
 }
 
 impl Context {
@@ -132,6 +139,7 @@ impl Context {
             direct_io <- DirectIo::new(),
             pool <- Pool::new(DEFAULT_SPARES, DEFAULT_MAX_THREADS),
             completions <- Completions::new(),
+            buffers: SetOnce::new(),
         })
     }
 

@@ -43,6 +43,7 @@ use kernel::{
 };
 
 use crate::{
+    buffers::Registered,
     cancel::Cancel,
     deadline::Deadline,
     direct_io::Plug,
@@ -138,6 +139,10 @@ impl MiscDevice for SysletFile {
                 this.ctx.check_owner()?;
                 cancel(&this.ctx, user)
             }
+            uapi::SYSLET_IOC_REGISTER_BUFFERS => {
+                this.ctx.check_owner()?;
+                register_buffers(&this.ctx, user)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -196,6 +201,11 @@ impl MiscDevice for SysletFile {
             "syslet-direct-io-in-flight:\t{}\n",
             ctx.direct_io.in_flight()
         );
+        seq_print!(
+            m,
+            "syslet-registered-buffers:\t{}\n",
+            ctx.buffers.as_ref().map_or(0, |b| b.count())
+        );
         ctx.stats.show(m);
     }
 }
@@ -215,7 +225,8 @@ fn query(user: UserSlice) -> Result<isize> {
                 | uapi::SYSLET_FEAT_CANCEL
                 | uapi::SYSLET_FEAT_RETURN_ON_BLOCK
                 | uapi::SYSLET_FEAT_CONCURRENT_BATCH
-                | uapi::SYSLET_FEAT_THREAD_FREE_IO,
+                | uapi::SYSLET_FEAT_THREAD_FREE_IO
+                | uapi::SYSLET_FEAT_FIXED_BUFFERS,
         ),
         atom_size: size_of::<uapi::syslet_atom>() as u32,
         max_batch: MAX_BATCH,
@@ -537,6 +548,22 @@ fn cancel(ctx: &Context, user: UserSlice) -> Result<isize> {
     writer.write(&req)?;
     if req.found == 0 && !all {
         return Err(ENOENT);
+    }
+    Ok(0)
+}
+
+/// `SYSLET_IOC_REGISTER_BUFFERS`: pin buffers for fixed-buffer atoms
+/// (see `crate::buffers`), once per context.
+fn register_buffers(ctx: &Context, user: UserSlice) -> Result<isize> {
+    let req: uapi::syslet_buffers = user.reader().read()?;
+    // Before pinning anything: a second registration is refused anyway.
+    if ctx.buffers.as_ref().is_some() {
+        return Err(EBUSY);
+    }
+    let buffers = Registered::register(&req)?;
+    // Two at once: the loser's pages are unpinned as it drops.
+    if !ctx.buffers.populate(buffers) {
+        return Err(EBUSY);
     }
     Ok(0)
 }

@@ -71,6 +71,7 @@ use kernel::{
 };
 
 use crate::{
+    buffers::Slice,
     chain::Outcome,
     context::Context,
     stats::Stats,
@@ -518,9 +519,15 @@ impl UserIter {
     }
 
     /// Imports `args[1]` and `args[2]` of `call`: a buffer and its length,
-    /// or an iovec array and its length. The total, or the errno the
-    /// system call would have returned; on success `iter` is initialised.
-    fn import(self: Pin<&mut Self>, call: Call, args: &[u64; 6]) -> Result<usize, isize> {
+    /// or an iovec array and its length; or, for a `fixed` one, the pages
+    /// registered for it. The total, or the errno the system call would
+    /// have returned; on success `iter` is initialised.
+    fn import(
+        self: Pin<&mut Self>,
+        call: Call,
+        args: &[u64; 6],
+        fixed: Option<Slice<'_>>,
+    ) -> Result<usize, isize> {
         // SAFETY: nothing here moves out of `self`; `iter` may point into
         // `fast`, which is why `self` is pinned.
         let this = unsafe { self.get_unchecked_mut() };
@@ -529,6 +536,10 @@ impl UserIter {
         } else {
             bindings::ITER_DEST
         } as i32;
+        if let Some(slice) = fixed {
+            slice.import(dir as u32, this.iter.as_mut_ptr());
+            return Ok(args[2] as usize);
+        }
         if !call.vectored {
             // SAFETY: `iter` is valid for writing (the callee sets all of
             // it); the buffer is a user address, which `import_ubuf` checks.
@@ -581,13 +592,15 @@ impl Drop for UserIter {
 }
 
 /// Issues `atom` (a [`candidate`] running system call `nr`) with the
-/// resolved `args` as a thread-free read or write; `outcome` is the
-/// chain's so far.
+/// resolved `args` as a thread-free read or write, into or from the
+/// registered pages of `fixed` if it is a fixed-buffer atom; `outcome` is
+/// the chain's so far.
 pub(crate) fn issue(
     ctx: &Context,
     nr: u32,
     atom: &uapi::syslet_atom,
     args: &[u64; 6],
+    fixed: Option<Slice<'_>>,
     outcome: &Outcome,
     via: &impl InFlight,
 ) -> Issued {
@@ -646,7 +659,7 @@ pub(crate) fn issue(
         },
     };
     let mut iter = core::pin::pin!(UserIter::new());
-    match iter.as_mut().import(call, args) {
+    match iter.as_mut().import(call, args, fixed) {
         // The system call returns 0 at once.
         Ok(0) => return Issued::Declined,
         Ok(_) => {}
@@ -681,7 +694,10 @@ pub(crate) fn issue(
     ctx.direct_io.in_flight.add(1, Relaxed);
     // SAFETY: `target` (in `io`) holds the file; the kiocb is set up and
     // lives in `io` until its callback; `iter` describes the caller's
-    // buffers, in current's memory map, and outlives the call.
+    // buffers, in current's memory map, and outlives the call, or pages
+    // registered with the context, which outlives the I/O (`io` holds its
+    // file): the block layer may point its bios at their `bio_vec`s until
+    // the I/O completes.
     let ret = unsafe {
         // Initialised by the successful `import` above.
         let iter = iter.as_mut().get_unchecked_mut().iter.as_mut_ptr();

@@ -17,7 +17,9 @@
 //! - [`slots`]: the pool's slot table, O(1) per hand-off,
 //! - [`continuation`]: the rest of a batch, run by the spare that took the
 //!   caller's context over,
+//! - [`buffers`]: registered buffers, pinned once for many reads and writes,
 //! - [`completions`]: completions of chains that went asynchronous,
+//! - [`direct_io`]: thread-free I/O, completed by the device's callback,
 //! - [`ring`]: the completion ring user space maps,
 //! - [`policy`]: which system calls may run as atoms,
 //! - [`stats`]: per-context counters shown in fdinfo,
@@ -34,6 +36,7 @@ use kernel::{
 };
 
 mod access;
+mod buffers;
 mod cancel;
 mod chain;
 mod completions;

@@ -40,5 +40,6 @@ plain_data!(
     syslet_outcome,
     syslet_wait,
     syslet_ring,
-    syslet_cancel
+    syslet_cancel,
+    syslet_buffers
 );

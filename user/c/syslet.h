@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,6 +105,23 @@ static inline void syslet_atom_link(struct syslet_atom *a, const struct syslet_a
 static inline void syslet_atom_flags(struct syslet_atom *a, __u32 flags)
 {
 	a->flags |= flags;
+}
+
+/* The pread64/pwrite64 of @a uses registered buffer @index (which holds its buffer). */
+static inline void syslet_atom_fixed_buffer(struct syslet_atom *a, unsigned int index)
+{
+	a->flags |= SYSLET_ATOM_FIXED_BUFFER | SYSLET_ATOM_BUFFER(index);
+}
+
+/* Registers @nr buffers for fixed-buffer atoms; 0 or -errno. */
+static inline int syslet_register_buffers(int fd, const struct iovec *iov, unsigned int nr)
+{
+	struct syslet_buffers b;
+
+	memset(&b, 0, sizeof(b));
+	b.iovecs = syslet_ptr(iov);
+	b.nr = nr;
+	return syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, &b);
 }
 
 /*

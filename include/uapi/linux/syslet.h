@@ -89,6 +89,8 @@ struct syslet_query {
  * a hand-off, its I/O queued to the device (see SYSLET_IOC_SUBMIT).
  */
 #define SYSLET_FEAT_THREAD_FREE_IO	(1ULL << 8)
+/* SYSLET_IOC_REGISTER_BUFFERS and SYSLET_ATOM_FIXED_BUFFER. */
+#define SYSLET_FEAT_FIXED_BUFFERS	(1ULL << 9)
 
 /*
  * struct syslet_atom - one system call of a chain, in user memory.
@@ -128,6 +130,26 @@ struct syslet_atom {
 #define SYSLET_ATOM_STOP_NONPOSITIVE	(1U << 11)	/* stop if result <= 0 */
 /* On a stop, go on at the atom right after this one in memory. */
 #define SYSLET_ATOM_SKIP_ON_STOP	(1U << 12)
+/*
+ * The buffer of this pread64 or pwrite64 (args[1], args[2]) lies in the
+ * registered buffer SYSLET_ATOM_BUFFER_INDEX(flags) (see
+ * SYSLET_IOC_REGISTER_BUFFERS): thread-free I/O then uses the pages pinned
+ * at registration instead of pinning the buffer's pages for each I/O, as
+ * io_uring's IORING_OP_READ_FIXED/WRITE_FIXED do. Any other call, or the
+ * vectored ones, end the chain with -EINVAL. Seccomp still judges the call
+ * as the pread64/pwrite64 it names; then, if no buffers are registered,
+ * the index is out of range, the range is not inside that buffer, or the
+ * caller's memory map is not the one that registered them (after execve),
+ * the atom's result is -EFAULT and the call does not run. On the usual
+ * path (a system call: buffered I/O, a regular file, a carrier...) the
+ * call reads or writes args[1] in the caller's memory as always, so the
+ * data lands in the same pages as long as the buffer's memory is not
+ * remapped after registration.
+ */
+#define SYSLET_ATOM_FIXED_BUFFER	(1U << 13)
+/* The registered buffer's index, 0..65535, in bits 16-31 of the flags. */
+#define SYSLET_ATOM_BUFFER(index)	((__u32)(index) << 16)
+#define SYSLET_ATOM_BUFFER_INDEX(flags)	((__u32)(flags) >> 16)
 
 /*
  * Operations that are not system calls, in syslet_atom.nr.
@@ -475,10 +497,41 @@ struct syslet_cancel {
 /* syslet_cancel.flags */
 #define SYSLET_CANCEL_ALL	(1U << 0)
 
+/*
+ * struct syslet_buffers - register buffers for SYSLET_ATOM_FIXED_BUFFER.
+ *
+ * @iovecs:	user address of an array of @nr struct iovec: the buffers,
+ *		whose index in it is the one atoms name.
+ * @nr:		1 .. SYSLET_MAX_BUFFERS.
+ * @flags:	zero.
+ * @reserved:	zero.
+ *
+ * SYSLET_IOC_REGISTER_BUFFERS pins the pages of every buffer for as long as
+ * the context lives (the file's last close), as io_uring's
+ * IORING_REGISTER_BUFFERS does; once per context: EBUSY the second time.
+ * Each buffer has 1 .. SYSLET_MAX_BUFFER_LEN bytes, at any address, and
+ * must be anonymous memory, tmpfs or hugetlbfs (a file whose writes the
+ * kernel tracks cannot be pinned for long: EFAULT, as for an unmapped or
+ * read-only buffer). The pages count against RLIMIT_MEMLOCK (the process's
+ * locked memory, as mlock's) unless the caller has CAP_IPC_LOCK: ENOMEM
+ * beyond it. EINVAL for bad @nr, lengths, flags or reserved fields;
+ * nothing is registered after an error. The context need not be set up.
+ */
+struct syslet_buffers {
+	__u64 iovecs;
+	__u32 nr;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+#define SYSLET_MAX_BUFFERS	1024
+#define SYSLET_MAX_BUFFER_LEN	(1U << 30)
+
 #define SYSLET_IOC_QUERY	_IOR(SYSLET_IOC_MAGIC, 0x00, struct syslet_query)
 #define SYSLET_IOC_SETUP	_IOWR(SYSLET_IOC_MAGIC, 0x01, struct syslet_setup)
 #define SYSLET_IOC_SUBMIT	_IOWR(SYSLET_IOC_MAGIC, 0x02, struct syslet_submit)
 #define SYSLET_IOC_WAIT		_IOWR(SYSLET_IOC_MAGIC, 0x03, struct syslet_wait)
 #define SYSLET_IOC_CANCEL	_IOWR(SYSLET_IOC_MAGIC, 0x04, struct syslet_cancel)
+#define SYSLET_IOC_REGISTER_BUFFERS _IOW(SYSLET_IOC_MAGIC, 0x05, struct syslet_buffers)
 
 #endif /* _UAPI_LINUX_SYSLET_H */

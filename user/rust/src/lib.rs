@@ -220,6 +220,14 @@ impl Atom {
         self
     }
 
+    /// Marks this `pread64`/`pwrite64` as using registered buffer `index`
+    /// ([`Syslet::register_buffers`]), which must hold its whole buffer:
+    /// thread-free I/O then uses the pages pinned at registration.
+    pub const fn fixed_buffer(mut self, index: u16) -> Self {
+        self.0.flags |= sys::SYSLET_ATOM_FIXED_BUFFER | ((index as u32) << 16);
+        self
+    }
+
     /// Sets the cookie reported when the chain ends at this atom.
     pub const fn cookie(mut self, cookie: u64) -> Self {
         self.0.cookie = cookie;
@@ -525,6 +533,40 @@ impl Syslet {
     /// Stops every queued chain of the context; returns how many it found.
     pub fn cancel_all(&self) -> io::Result<u32> {
         self.cancel_raw(0, sys::SYSLET_CANCEL_ALL)
+    }
+
+    /// Pins `buffers` for fixed-buffer atoms ([`Atom::fixed_buffer`]) for
+    /// as long as the context lives (`SYSLET_IOC_REGISTER_BUFFERS`): once
+    /// per context (`EBUSY` after), at most `SYSLET_MAX_BUFFERS`, each
+    /// 1 byte to 1 GiB of anonymous memory, counted against
+    /// `RLIMIT_MEMLOCK` (`ENOMEM` beyond it). The memory must stay mapped
+    /// as it is while atoms use it: I/O that goes thread-free reads and
+    /// writes the pages pinned now.
+    pub fn register_buffers(&self, buffers: &[std::io::IoSliceMut<'_>]) -> io::Result<()> {
+        let iovecs: Vec<libc::iovec> = buffers
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            })
+            .collect();
+        let mut raw = sys::syslet_buffers {
+            iovecs: iovecs.as_ptr() as u64,
+            nr: u32::try_from(iovecs.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            ..Default::default()
+        };
+        // SAFETY: SYSLET_IOC_REGISTER_BUFFERS reads one `struct
+        // syslet_buffers` and the `nr` iovecs it points to, alive here; it
+        // writes nothing of ours (the pages it pins are only written by
+        // atoms, which their submission's safety contract covers).
+        unsafe {
+            self.ioctl(
+                sys::SYSLET_IOC_REGISTER_BUFFERS,
+                &mut raw as *mut _ as usize,
+            )?
+        };
+        Ok(())
     }
 
     fn cancel_raw(&self, cookie: u64, flags: u32) -> io::Result<u32> {

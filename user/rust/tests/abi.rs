@@ -63,7 +63,12 @@ fn facts() -> Vec<(String, String, u64)> {
         SYSLET_SUBMIT_RETURN_ON_BLOCK,
         SYSLET_FEAT_RETURN_ON_BLOCK,
         SYSLET_FEAT_CONCURRENT_BATCH,
-        SYSLET_FEAT_THREAD_FREE_IO
+        SYSLET_FEAT_THREAD_FREE_IO,
+        SYSLET_FEAT_FIXED_BUFFERS,
+        SYSLET_ATOM_FIXED_BUFFER,
+        SYSLET_IOC_REGISTER_BUFFERS,
+        SYSLET_MAX_BUFFERS,
+        SYSLET_MAX_BUFFER_LEN
     );
     layout! {
         syslet_query { abi_version, query_size, features, atom_size, max_batch, max_atom_budget, max_threads, reserved }
@@ -73,6 +78,7 @@ fn facts() -> Vec<(String, String, u64)> {
         syslet_outcome { cookie, result, last_atom, atoms_run, flags }
         syslet_wait { min_complete, flags, timeout_ns, available, reserved0, reserved }
         syslet_cancel { cookie, flags, found, reserved }
+        syslet_buffers { iovecs, nr, flags, reserved }
         syslet_ring { head, tail, entries, mask, overflow, flags, entries_offset, reserved }
     }
     v
