@@ -26,7 +26,11 @@
  *    syslet_submit_all() call (SYSLET_SUBMIT_RETURN_ON_BLOCK: one ioctl per
  *    chain that blocks), and, as "syslet-1call", in one plain ioctl (the
  *    chains after one that blocked run on in the caller's context, each
- *    that blocks on a carrier of its own: SYSLET_FEAT_CONCURRENT_BATCH).
+ *    that blocks on a carrier of its own: SYSLET_FEAT_CONCURRENT_BATCH);
+ *  - as "syslet-reg" and "syslet-1call-reg", the same with every slot's
+ *    buffer registered (SYSLET_IOC_REGISTER_BUFFERS) and the reads naming
+ *    it (SYSLET_ATOM_FIXED_BUFFER): no page pinned per read. The device
+ *    itself is not registered (syslets have no registered files).
  *
  * Reported: IOPS, and the median and 99th percentile of the latency from
  * submission to the submitter seeing the completion.
@@ -48,6 +52,8 @@
 #define MAX_SAMPLES (1 << 20)
 
 static int dev;
+/* The syslet rows' reads name the registered buffers (the "-reg" rows). */
+static bool fixed;
 static unsigned long long blocks, rng = 88172645463325252ULL;
 static char *bufs;
 static double seconds, start_ns[MAX_QD], *lat;
@@ -274,6 +280,8 @@ static int syslet_queue(int fd, int s)
 
 	start_ns[s] = now_ns();
 	syslet_atom_prep(&atoms[s], SYS_pread64, dev, syslet_ptr(buf(s)), BS, rand_off(), 0, 0);
+	if (fixed)
+		syslet_atom_fixed_buffer(&atoms[s], 0);
 	atoms[s].cookie = s;
 	ret = syslet_run(fd, &atoms[s], &o);
 	CHECK(ret >= 0);
@@ -293,16 +301,20 @@ static int syslet_refill(int fd, int s, double end)
 
 /*
  * A context for the syslet rows, with its ring mapped. Carriers park as
- * spares when done, so the pool grows to what is in flight.
+ * spares when done, so the pool grows to what is in flight. For the "-reg"
+ * rows every slot's buffer is registered, as one buffer (index 0).
  */
 static int syslet_ctx_open(struct syslet_ring_map *ring)
 {
 	struct syslet_setup setup = { .spares = 2, .max_threads = MAX_QD, .ring_entries = 2 * MAX_QD };
+	struct iovec all = { bufs, (size_t)MAX_QD * BS };
 	int fd = syslet_open();
 
 	CHECK(fd >= 0);
 	CHECK(syslet_setup(fd, &setup) == 0);
 	CHECK(syslet_ring_mmap(fd, &setup, ring) == 0);
+	if (fixed)
+		CHECK(syslet_register_buffers(fd, &all, 1) == 0);
 	return fd;
 }
 
@@ -344,7 +356,7 @@ static void run_syslet(int qd)
 			inflight += syslet_refill(fd, s, end) - 1;
 		}
 	}
-	syslet_ctx_report("syslet", qd, t0, fd, &ring);
+	syslet_ctx_report(fixed ? "syslet-reg" : "syslet", qd, t0, fd, &ring);
 }
 
 /*
@@ -381,6 +393,8 @@ static void run_syslet_batch(int qd, bool one_call)
 				start_ns[s] = now_ns();
 				syslet_atom_prep(&atoms[s], SYS_pread64, dev, syslet_ptr(buf(s)), BS,
 						 rand_off(), 0, 0);
+				if (fixed)
+					syslet_atom_fixed_buffer(&atoms[s], 0);
 				atoms[s].cookie = s;
 				firsts[i] = &atoms[s];
 			}
@@ -417,7 +431,8 @@ static void run_syslet_batch(int qd, bool one_call)
 			todo[n++] = s;
 		}
 	}
-	syslet_ctx_report(one_call ? "syslet-1call" : "syslet-batch", qd, t0, fd, &ring);
+	syslet_ctx_report(one_call ? (fixed ? "syslet-1call-reg" : "syslet-1call") : "syslet-batch", qd,
+			  t0, fd, &ring);
 	printf("%-22s %ld submission rounds, %.1f reads each\n", "", calls,
 	       calls ? (double)reads / calls : 0.0);
 }
@@ -474,7 +489,8 @@ static void issue_costs(void)
 /*
  * SYSLET_BENCH_ONLY=METHOD:DEPTH runs one row alone (scripts/profile.sh
  * profiles it); METHOD is pool, io_uring, io_uring-reg, io_uring-sqpoll, syslet,
- * syslet-batch, syslet-1call, or none for nothing at all.
+ * syslet-batch, syslet-1call, syslet-reg, syslet-1call-reg, or none for
+ * nothing at all.
  */
 static void run_only(const char *only)
 {
@@ -484,6 +500,11 @@ static void run_only(const char *only)
 	if (sscanf(only, "%31[^:]:%d", method, &qd) < 1 || qd < 0 || qd > MAX_QD) {
 		printf("SYSLET_BENCH_ONLY=%s: not METHOD:DEPTH\n", only);
 		exit(1);
+	}
+	/* The "-reg" rows are their base row with registered buffers. */
+	if (!strcmp(method, "syslet-reg") || !strcmp(method, "syslet-1call-reg")) {
+		fixed = true;
+		method[strlen(method) - 4] = '\0';
 	}
 	if (!strcmp(method, "pool"))
 		run_pool(qd);
@@ -539,6 +560,11 @@ void bench_blockdev(void)
 				run_syslet_batch(depths[d], false);
 				run_syslet_batch(depths[d], true);
 			}
+			fixed = true;
+			run_syslet(depths[d]);
+			if (depths[d] > 1)
+				run_syslet_batch(depths[d], true);
+			fixed = false;
 		}
 	}
 	printf("\n");

@@ -17,7 +17,7 @@
 DIR=$(dirname "$0")
 # The guest's PATH is busybox's; fio is staged in /usr/bin.
 export PATH=/usr/bin:$PATH
-ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch io_uring io_uring-reg libaio posixaio psync}" | tr , ' ')
+ENGINES=$(echo "${FIO_ENGINES:-syslet syslet-batch syslet-reg syslet-batch-reg io_uring io_uring-reg libaio posixaio psync}" | tr , ' ')
 DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32 128}" | tr , ' ')
 # Seconds of guest time: with instructions counted (make bench under TCG),
 # two seconds are two billion instructions, thousands of reads.
@@ -42,12 +42,16 @@ echo "fio: clock source $(cat /sys/devices/system/clocksource/clocksource0/curre
 		END { print "hrtimer resolution " r ", hres_active " h }' /proc/timer_list 2>/dev/null)"
 for engine in $ENGINES; do
 	for depth in $DEPTHS; do
-		export IODEPTH_BATCH=1
+		export IODEPTH_BATCH=1 SYSLET_FIO_FIXED=0
 		job=$DIR/randread.fio
 		case $engine in
 		syslet) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=0 ;;
 		# The same engine, the io_us of each commit in one ioctl.
 		syslet-batch) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=1 IODEPTH_BATCH=$depth ;;
+		# Both again with fio's buffers registered (the device is not:
+		# syslets have no registered files).
+		syslet-reg) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=0 SYSLET_FIO_FIXED=1 ;;
+		syslet-batch-reg) export ENGINE=external:/usr/lib/syslet/fio-syslet.so IODEPTH=$depth NUMJOBS=1 SYSLET_FIO_BATCH=1 IODEPTH_BATCH=$depth SYSLET_FIO_FIXED=1 ;;
 		psync) export ENGINE=psync IODEPTH=1 NUMJOBS=$depth ;;
 		# io_uring as a tuned user runs it: the device and the buffers
 		# registered (appended to the job's own section).

@@ -29,6 +29,13 @@
  * asynchronous complete synchronously (getevents() reports them first). Without it, one chain
  * per ioctl, as before concurrent batches, when a batch's rest ran behind
  * its first blocked chain.
+ *
+ * With SYSLET_FIO_FIXED=1 (run.sh's "-reg" rows), fio's io_u buffers are
+ * registered with the context (SYSLET_IOC_REGISTER_BUFFERS, one buffer for
+ * all of them) and every read and write names it
+ * (SYSLET_ATOM_FIXED_BUFFER): a read in flight with no thread pins no page
+ * of its own, as io_uring's fixedbufs=1. The device is not registered:
+ * syslets have no registered files.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +64,7 @@ struct syslet_data {
 	struct io_u **events;		/* what event() returns */
 	unsigned int queued;		/* chains in flight (asynchronous) */
 	unsigned int async_cap;		/* most chains in flight we allow */
+	int fixed;			/* SYSLET_FIO_FIXED: buffers registered */
 	/* SYSLET_FIO_BATCH: io_us queued since the last commit() ... */
 	bool batch;
 	struct io_u **pending;
@@ -148,6 +156,8 @@ static enum fio_q_status fio_syslet_queue(struct thread_data *td, struct io_u *i
 		io_u->error = EINVAL;
 		return FIO_Q_COMPLETED;
 	}
+	if (sd->fixed && ddir_rw(io_u->ddir))
+		syslet_atom_fixed_buffer(a, 0);
 	/* The cookie comes back in the outcome and names the io_u. */
 	a->cookie = syslet_ptr(io_u);
 
@@ -400,6 +410,27 @@ fail:
 }
 
 /*
+ * SYSLET_FIO_FIXED=1: registers the io_u buffers, which fio allocates (as
+ * one area) after init(), as io_uring's engine does in its post_init().
+ */
+static int fio_syslet_post_init(struct thread_data *td)
+{
+	struct syslet_data *sd = td->io_ops_data;
+	struct iovec all = { td->orig_buffer, td->orig_buffer_size };
+	int ret;
+
+	if (!getenv("SYSLET_FIO_FIXED") || !atoi(getenv("SYSLET_FIO_FIXED")))
+		return 0;
+	ret = syslet_register_buffers(sd->fd, &all, 1);
+	if (ret < 0) {
+		td_verror(td, -ret, "syslet register buffers");
+		return 1;
+	}
+	sd->fixed = 1;
+	return 0;
+}
+
+/*
  * Found by fio through dlsym("ioengine"). Not FIO_SYNCIO: queue() may
  * return FIO_Q_QUEUED.
  */
@@ -408,6 +439,7 @@ struct ioengine_ops ioengine = {
 	.version	= FIO_IOOPS_VERSION,
 	.flags		= FIO_ASYNCIO_SETS_ISSUE_TIME,
 	.init		= fio_syslet_init,
+	.post_init	= fio_syslet_post_init,
 	.queue		= fio_syslet_queue,
 	.commit		= fio_syslet_commit,
 	.getevents	= fio_syslet_getevents,

@@ -4,7 +4,8 @@
  * chains and ioctl arguments (bad, unaligned and kernel pointers, loops,
  * random flags and reserved bits, refused and unknown system call numbers,
  * random batch sizes), chains that block and go asynchronous, O_DIRECT reads
- * and writes of null_blk that go in flight with no thread, random ring
+ * and writes of null_blk that go in flight with no thread (some naming
+ * registered buffers, good and bad; registrations good and bad), random ring
  * indices written by user space, the ring unmapped and mapped again while
  * chains are in flight, and another thread that swaps the descriptor for
  * /dev/null or a fresh context mid-submission. Every call must return a
@@ -138,6 +139,9 @@ static void direct_atom(struct syslet_atom *a, unsigned int c)
 
 	syslet_atom_prep(a, (__u32)nr, fd, buf, len, off, 0, 0);
 	a->flags = (rnd() % 4) ? 0 : (__u32)(rnd() & 0x1f00);
+	/* Half name a registered buffer: 0 and 1 may be registered, 2 not. */
+	if (rnd() % 2)
+		syslet_atom_fixed_buffer(a, rnd() % 3);
 	a->result = (rnd() % 3) ? syslet_ptr(&scratch[rnd() % 8]) : (rnd() % 2 ? 0 : some_address());
 	a->cookie = rnd();
 }
@@ -393,6 +397,27 @@ static void fuzz_loop(uint64_t seed, long n, struct fuzz_report *rep)
 			}
 			cmd = SYSLET_IOC_CANCEL;
 			ret = ioctl(fuzz_fd, cmd, (rnd() % 8) ? (void *)&cn : (void *)(uintptr_t)some_address());
+			break;
+		}
+		case 4: {
+			/* Register buffers: ours (direct_buf's two halves), or
+			 * random ranges, counts, flags and pointers. */
+			struct iovec iov[2] = { { direct_buf[0], 8192 }, { direct_buf[2], 8192 } };
+			struct syslet_buffers b = {
+				.iovecs = syslet_ptr(iov),
+				.nr = (rnd() % 4) ? 2 : (__u32)rnd() % 2000,
+				.flags = (rnd() % 8) ? 0 : (__u32)rnd(),
+			};
+
+			if (rnd() % 4 == 0) {
+				iov[rnd() % 2] = (struct iovec){ (void *)(uintptr_t)some_address(),
+								 (size_t)(rnd() % (1ULL << 31)) };
+			}
+			cmd = SYSLET_IOC_REGISTER_BUFFERS;
+			ret = ioctl(fuzz_fd, cmd, (rnd() % 8) ? (void *)&b : (void *)(uintptr_t)some_address());
+			/* Past RLIMIT_MEMLOCK: documented. */
+			if (ret == -1 && errno == ENOMEM)
+				ret = 0;
 			break;
 		}
 		default:
