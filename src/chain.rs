@@ -457,10 +457,13 @@ fn run_atom(
     // it then runs, so that a bad one fails the same way on each.
     let fixed = if wants_fixed {
         let index = atom.flags >> BUFFER_INDEX.trailing_zeros();
-        let slice = ctx.buffers.as_ref().map(|b| b.slice(index, args[1], args[2]));
+        let slice = match ctx.buffers.as_ref() {
+            Some(buffers) => buffers.slice(index, args[1], args[2]),
+            None => Err(EFAULT),
+        };
         match slice {
-            Some(Ok(slice)) => Some(slice),
-            _ => return Ok(-i64::from(bindings::EFAULT)),
+            Ok(slice) => Some(slice),
+            Err(_) => return Ok(-i64::from(bindings::EFAULT)),
         }
     } else {
         None

@@ -162,7 +162,7 @@ impl MiscDevice for SysletFile {
 
     fn poll(this: Pin<&SysletFile>, file: &File, table: &PollTable<'_>) -> Result<u32> {
         table.register_wait(file, &this.ctx.completions.posted);
-        Ok(if this.ctx.completions.ready() {
+        Ok(if this.ctx.completions.poll_ready() {
             bindings::POLLIN | bindings::POLLRDNORM
         } else {
             0

@@ -13,7 +13,8 @@
 
 use core::mem::{
     align_of,
-    size_of, //
+    size_of,
+    MaybeUninit, //
 };
 use kernel::{
     bindings,
@@ -61,16 +62,29 @@ fn as_c_ulongs(args: &[u64; 6]) -> *const c_ulong {
     args.as_ptr().cast()
 }
 
-/// A register frame for `arch_syscall_exec()`: built once per chain, and
-/// each call sets its number and arguments. Not the task's user register
-/// frame, which the calls leave alone.
-pub(crate) struct Frame(bindings::pt_regs);
+/// A register frame for `arch_syscall_exec()`: built once per chain, by
+/// its first system call (a chain of thread-free I/O or `SYSLET_OP_ADD`
+/// never zeroes its 168 bytes), and each call sets its number and
+/// arguments. Not the task's user register frame, which the calls leave
+/// alone.
+///
+/// # Invariants
+///
+/// `regs` is initialised if `ready`.
+pub(crate) struct Frame {
+    regs: MaybeUninit<bindings::pt_regs>,
+    ready: bool,
+}
 
 impl Frame {
-    /// A frame of zeros.
+    /// A frame not built yet.
     #[inline]
     pub(crate) fn new() -> Self {
-        Self(pin_init::zeroed())
+        // INVARIANT: not ready.
+        Self {
+            regs: MaybeUninit::uninit(),
+            ready: false,
+        }
     }
 
     /// Runs system call `nr` with `args`, which the allowlist (`policy`)
@@ -78,9 +92,15 @@ impl Frame {
     /// as they are.
     #[inline]
     pub(crate) fn exec(&mut self, nr: u32, args: &[u64; 6]) -> i64 {
+        if !self.ready {
+            // INVARIANT: initialised (zeros) before `ready` says so.
+            self.regs.write(pin_init::zeroed());
+            self.ready = true;
+        }
+        // SAFETY: initialised (type invariant, `ready` just above).
+        let regs = unsafe { self.regs.assume_init_mut() };
         // Where the x86-64 system call entry leaves them (`c_ulong` is
         // 64 bits, see `as_c_ulongs`).
-        let regs = &mut self.0;
         regs.di = args[0] as c_ulong;
         regs.si = args[1] as c_ulong;
         regs.dx = args[2] as c_ulong;
@@ -94,6 +114,6 @@ impl Frame {
         // register frame (see `policy`); we are in process context inside
         // the caller's ioctl. `restart_syscall` takes no argument and runs
         // the restart block the interrupted call of this atom just set.
-        (unsafe { bindings::arch_syscall_exec(&self.0) }) as i64
+        (unsafe { bindings::arch_syscall_exec(regs) }) as i64
     }
 }
