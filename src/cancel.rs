@@ -87,9 +87,11 @@ impl Cancel {
             }
             Firsts::Inline(a, rest.len())
         } else {
-            let mut v = KVec::with_capacity(rest.len(), GFP_KERNEL)?;
-            for &first in rest {
-                v.push(first_cookie(first), GFP_KERNEL)?;
+            // Filled in place: `push` checked the capacity, a call, for
+            // every chain.
+            let mut v = KVec::from_elem(0u64, rest.len(), GFP_KERNEL)?;
+            for (c, &first) in v.iter_mut().zip(rest) {
+                *c = first_cookie(first);
             }
             Firsts::Allocated(v)
         };

@@ -18,6 +18,7 @@ use kernel::{
 };
 
 use crate::{
+    buffers::Slice,
     context::Context,
     direct_io::{
         self,
@@ -49,30 +50,20 @@ const EINTR_RESULT: i64 = -(bindings::EINTR as i64);
 /// One bit per argument: the argument is the address of its value.
 const ARG_POINTERS: u32 = 0x3f;
 
-/// Stop and skip flags, and one argument-pointer bit per argument.
+/// Stop and skip flags, one argument-pointer bit per argument, the
+/// fixed-buffer flag and its index (which [`run_atom`] checks further).
 const KNOWN_FLAGS: u32 = ARG_POINTERS
     | uapi::SYSLET_ATOM_STOP_NONZERO
     | uapi::SYSLET_ATOM_STOP_ZERO
     | uapi::SYSLET_ATOM_STOP_NEGATIVE
     | uapi::SYSLET_ATOM_STOP_NONPOSITIVE
     | uapi::SYSLET_ATOM_SKIP_ON_STOP
-    | uapi::SYSLET_ATOM_FIXED_BUFFER;
+    | FIXED_BUFFER;
 
-/// The registered buffer's index, in the bits above the flags; only with
-/// `SYSLET_ATOM_FIXED_BUFFER`.
+/// `SYSLET_ATOM_FIXED_BUFFER` and the bits above the flags that hold its
+/// index: one test tells an atom that uses neither.
+const FIXED_BUFFER: u32 = uapi::SYSLET_ATOM_FIXED_BUFFER | BUFFER_INDEX;
 const BUFFER_INDEX: u32 = 0xffff_0000;
-
-/// Whether `flags` has a bit the ABI does not define: an index without
-/// `SYSLET_ATOM_FIXED_BUFFER` is one.
-#[inline]
-fn unknown_flags(flags: u32) -> bool {
-    let known = if flags & uapi::SYSLET_ATOM_FIXED_BUFFER != 0 {
-        KNOWN_FLAGS | BUFFER_INDEX
-    } else {
-        KNOWN_FLAGS
-    };
-    flags & !known != 0
-}
 
 /// x86-64's `pread64` and `pwrite64`, the calls a fixed buffer serves.
 const NR_PREAD64: u32 = 17;
@@ -307,7 +298,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             break;
         }
         out.cookie = atom.cookie;
-        if unknown_flags(atom.flags) {
+        if atom.flags & !KNOWN_FLAGS != 0 {
             out.abort(EINVAL);
             break;
         }
@@ -315,7 +306,13 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
             out.stop(why);
             break;
         }
-        let ran = run_atom(ctx, &mut frame, &atom, &out, stop);
+        // The fixed-buffer bits pick the instance of `run_atom` that
+        // handles them: the other carries nothing of them.
+        let ran = if atom.flags & FIXED_BUFFER == 0 {
+            run_atom::<false>(ctx, &mut frame, &atom, &out, stop)
+        } else {
+            run_fixed_atom(ctx, &mut frame, &atom, &out, stop)
+        };
         trace::syslet_atom(
             atom.cookie,
             atom.nr,
@@ -417,7 +414,7 @@ impl From<Error> for AtomError {
 /// `restart_syscall` for `ERESTART_RESTARTBLOCK` (a nanosleep goes on for
 /// the time left). Any other interruption is `EINTR`, which [`run`] tells
 /// apart from a stop.
-fn run_atom(
+fn run_atom<const FIXED: bool>(
     ctx: &Context,
     frame: &mut Frame,
     atom: &uapi::syslet_atom,
@@ -446,28 +443,61 @@ fn run_atom(
         Stats::bump(&ctx.stats.refused);
         return Err(EOPNOTSUPP.into());
     }
-    let wants_fixed = atom.flags & uapi::SYSLET_ATOM_FIXED_BUFFER != 0;
-    if wants_fixed && nr != NR_PREAD64 && nr != NR_PWRITE64 {
+    if !FIXED {
+        if let Some(denied) = seccomp(ctx, nr, args)? {
+            return Ok(denied);
+        }
+        return call(ctx, frame, atom, nr, args, None, out, stop);
+    }
+    // An atom with `SYSLET_ATOM_FIXED_BUFFER` or its index bits. An index
+    // without the flag, the flag on another call: a bad atom. The buffer
+    // is checked for every such atom, whichever way it then runs, so that
+    // a bad one fails the same way on each.
+    if atom.flags & uapi::SYSLET_ATOM_FIXED_BUFFER == 0 || (nr != NR_PREAD64 && nr != NR_PWRITE64) {
         return Err(EINVAL.into());
     }
     if let Some(denied) = seccomp(ctx, nr, args)? {
         return Ok(denied);
     }
-    // The buffer is checked for every fixed-buffer atom, whichever way
-    // it then runs, so that a bad one fails the same way on each.
-    let fixed = if wants_fixed {
-        let index = atom.flags >> BUFFER_INDEX.trailing_zeros();
-        let slice = match ctx.buffers.as_ref() {
-            Some(buffers) => buffers.slice(index, args[1], args[2]),
-            None => Err(EFAULT),
-        };
-        match slice {
-            Ok(slice) => Some(slice),
-            Err(_) => return Ok(-i64::from(bindings::EFAULT)),
-        }
-    } else {
-        None
+    let index = atom.flags >> BUFFER_INDEX.trailing_zeros();
+    let slice = match ctx.buffers.as_ref() {
+        Some(buffers) => buffers.slice(index, args[1], args[2]),
+        None => Err(EFAULT),
     };
+    match slice {
+        Ok(slice) => call(ctx, frame, atom, nr, args, Some(&slice), out, stop),
+        Err(_) => Ok(-i64::from(bindings::EFAULT)),
+    }
+}
+
+/// `run_atom` for an atom with fixed-buffer bits, out of line: inlined
+/// too, it made the loop of every chain longer.
+#[inline(never)]
+fn run_fixed_atom(
+    ctx: &Context,
+    frame: &mut Frame,
+    atom: &uapi::syslet_atom,
+    out: &Outcome,
+    stop: &(impl Stop + InFlight),
+) -> core::result::Result<i64, AtomError> {
+    run_atom::<true>(ctx, frame, atom, out, stop)
+}
+
+/// Runs the call of an atom that seccomp let run: as thread-free I/O
+/// (into or from `fixed`, if given) when it can be, else as the system
+/// call, restarted as [`run_atom`] says.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn call(
+    ctx: &Context,
+    frame: &mut Frame,
+    atom: &uapi::syslet_atom,
+    nr: u32,
+    args: &[u64; 6],
+    fixed: Option<&Slice<'_>>,
+    out: &Outcome,
+    stop: &(impl Stop + InFlight),
+) -> core::result::Result<i64, AtomError> {
     if direct_io::candidate(nr, atom) {
         match direct_io::issue(ctx, nr, atom, args, fixed, out, stop) {
             Issued::InFlight => return Err(AtomError::InFlight),

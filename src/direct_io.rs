@@ -526,7 +526,7 @@ impl UserIter {
         self: Pin<&mut Self>,
         call: Call,
         args: &[u64; 6],
-        fixed: Option<Slice<'_>>,
+        fixed: Option<&Slice<'_>>,
     ) -> Result<usize, isize> {
         // SAFETY: nothing here moves out of `self`; `iter` may point into
         // `fast`, which is why `self` is pinned.
@@ -600,7 +600,7 @@ pub(crate) fn issue(
     nr: u32,
     atom: &uapi::syslet_atom,
     args: &[u64; 6],
-    fixed: Option<Slice<'_>>,
+    fixed: Option<&Slice<'_>>,
     outcome: &Outcome,
     via: &impl InFlight,
 ) -> Issued {
