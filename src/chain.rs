@@ -405,7 +405,9 @@ impl From<Error> for AtomError {
     }
 }
 
-/// Resolves the arguments of one atom and runs it.
+/// Resolves the arguments of one atom and runs it. `FIXED`: whether the
+/// atom has fixed-buffer bits (`SYSLET_ATOM_FIXED_BUFFER` or an index),
+/// so that the instance for the others has no code for them.
 ///
 /// A system call interrupted by task work alone -- `TIF_NOTIFY_SIGNAL`
 /// with no signal pending and no stop of ours, as io_uring queues for a
