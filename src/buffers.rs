@@ -24,6 +24,7 @@ use kernel::{
         PAGE_SHIFT,
         PAGE_SIZE, //
     },
+    alloc::flags::__GFP_NOWARN,
     prelude::*,
     sync::aref::ARef,
     uaccess::UserSlice, //
@@ -99,21 +100,16 @@ impl Registered {
             return Err(EINVAL);
         }
         let nr = request.nr as usize;
-        let mut raw = KVec::new();
-        UserSlice::new(
+        let mut reader = UserSlice::new(
             kernel::uaccess::UserPtr::from_addr(request.iovecs as usize),
             nr * IOVEC_SIZE,
         )
-        .read_all(&mut raw, GFP_KERNEL)?;
+        .reader();
         let mut buffers = KVec::with_capacity(nr, GFP_KERNEL)?;
         let mut total = 0usize;
-        for iovec in raw.chunks_exact(IOVEC_SIZE) {
-            let word = |at: usize| {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&iovec[at..at + 8]);
-                u64::from_ne_bytes(bytes)
-            };
-            let (addr, len) = (word(0), word(8));
+        for _ in 0..nr {
+            // A `struct iovec`: base and length, two words on x86-64.
+            let [addr, len] = reader.read::<[u64; 2]>()?;
             let end = addr.checked_add(len).ok_or(EINVAL)?;
             if len == 0 || len > MAX_BUFFER_LEN {
                 return Err(EINVAL);
@@ -142,8 +138,10 @@ impl Registered {
             mm,
             charged: 0,
             buffers,
-            pages: KVVec::with_capacity(total, GFP_KERNEL)?,
+            pages: KVVec::new(),
         };
+        // Charged before anything is allocated for the pages: past
+        // RLIMIT_MEMLOCK a caller gets ENOMEM at no cost.
         // SAFETY: `mm` is referenced (so alive) and is current's, whose
         // locked memory the pages count in; the callee takes its lock.
         let ret = unsafe { bindings::account_locked_vm(this.mm.as_raw(), total as _, true) };
@@ -152,15 +150,18 @@ impl Registered {
         }
         // INVARIANT: charged just now; `Drop` gives it back.
         this.charged = total;
-        for i in 0..this.buffers.len() {
-            let (addr, len) = (this.buffers[i].addr, this.buffers[i].len);
-            this.pin(addr, len)?;
+        // Without a warning: a caller with CAP_IPC_LOCK may ask for more
+        // than `kvmalloc()` ever gives (ENOMEM).
+        this.pages.reserve(total, GFP_KERNEL | __GFP_NOWARN)?;
+        for buffer in this.buffers.iter() {
+            Self::pin(&mut this.pages, buffer.addr, buffer.len)?;
         }
         Ok(this)
     }
 
-    /// Pins the pages of `[addr, addr + len)` and appends their `bio_vec`s.
-    fn pin(&mut self, addr: u64, len: u64) -> Result {
+    /// Pins the pages of `[addr, addr + len)` and appends their `bio_vec`s
+    /// to `pages`, which has room for them.
+    fn pin(pages: &mut KVVec<bindings::bio_vec>, addr: u64, len: u64) -> Result {
         let end = addr + len;
         let mut at = addr & !PAGE_MASK;
         while at < end {
@@ -186,21 +187,19 @@ impl Registered {
             }
             let start = addr.max(at);
             let stop = end.min(at + PAGE_SIZE as u64);
-            // INVARIANT: a pinned page, its part of the buffer.
-            self.pages
-                .push(
-                    bindings::bio_vec {
-                        bv_page: page,
-                        bv_len: (stop - start) as u32,
-                        bv_offset: (start - at) as u32,
-                    },
-                    GFP_KERNEL,
-                )
-                // Cannot fail: the capacity covers every page.
-                .inspect_err(|_| {
-                    // SAFETY: pinned just now, not kept.
-                    unsafe { bindings::unpin_user_pages_dirty_lock(&mut page, 1, true) }
-                })?;
+            // INVARIANT: a pinned page, its part of the buffer. Room was
+            // reserved for every page, so this cannot fail; should it, the
+            // page is not kept.
+            let pushed = pages.push_within_capacity(bindings::bio_vec {
+                bv_page: page,
+                bv_len: (stop - start) as u32,
+                bv_offset: (start - at) as u32,
+            });
+            if pushed.is_err() {
+                // SAFETY: pinned just now, not kept.
+                unsafe { bindings::unpin_user_pages_dirty_lock(&mut page, 1, true) };
+                return Err(ENOMEM);
+            }
             at += PAGE_SIZE as u64;
         }
         Ok(())

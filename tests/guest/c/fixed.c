@@ -268,7 +268,7 @@ TEST(seccomp_judges_a_fixed_read_first)
 	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
 }
 
-/* Bad registrations: EINVAL, EFAULT, EBUSY; none leaves anything behind. */
+/* Bad registrations: EINVAL, EFAULT, ENOMEM, EBUSY; none leaves anything behind. */
 TEST(bad_registrations_are_refused)
 {
 	struct iovec iov[2] = { { area, BS }, { area + BS, BS } };
@@ -305,6 +305,11 @@ TEST(bad_registrations_are_refused)
 	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EFAULT);
 	iov[1] = (struct iovec){ gone, 2 * BS };
 	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EFAULT);
+	/* More than the kernel allocates for a table (1024 GiB: 4 GiB of
+	 * bio_vecs): ENOMEM, quietly, even with CAP_IPC_LOCK. */
+	for (int i = 0; i < SYSLET_MAX_BUFFERS; i++)
+		many[i] = (struct iovec){ area, SYSLET_MAX_BUFFER_LEN };
+	CHECK_EQ(syslet_register_buffers(fd, many, SYSLET_MAX_BUFFERS), -ENOMEM);
 	CHECK_EQ(vm_locked_kb(), 0);
 	CHECK_EQ(stat_of(fd, "syslet-registered-buffers"), 0);
 	/* After all that, a good one; then no second. */
