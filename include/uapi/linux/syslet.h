@@ -512,9 +512,10 @@ struct syslet_cancel {
  * Each buffer has 1 .. SYSLET_MAX_BUFFER_LEN bytes, at any address, and
  * must be anonymous memory, tmpfs or hugetlbfs (a file whose writes the
  * kernel tracks cannot be pinned for long: EFAULT, as for an unmapped or
- * read-only buffer). The pages count against RLIMIT_MEMLOCK (the process's
- * locked memory, as mlock's) unless the caller has CAP_IPC_LOCK: ENOMEM
- * beyond it. EINVAL for bad @nr, lengths, flags or reserved fields;
+ * read-only buffer). The pages count in the process's locked memory (as
+ * mlock's), against RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK:
+ * ENOMEM beyond it, and also when the kernel cannot allocate the table of
+ * their pages (16 bytes a page, in one allocation). EINVAL for bad @nr, lengths, flags or reserved fields;
  * nothing is registered after an error. The context need not be set up.
  */
 struct syslet_buffers {
