@@ -28,6 +28,13 @@
 
 static char area[16 * BS] __attribute__((aligned(BS)));
 
+/* A registration that must fail with @err; counted in @refused. */
+#define REFUSED(expr, err)				\
+	do {						\
+		CHECK_EQ((expr), -(err));		\
+		refused++;				\
+	} while (0)
+
 static long stat_of(int fd, const char *name)
 {
 	return syslet_fdinfo_value(fd, name);
@@ -276,48 +283,51 @@ TEST(bad_registrations_are_refused)
 	struct iovec many[SYSLET_MAX_BUFFERS + 1];
 	void *ro = mmap(NULL, BS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	void *gone = mmap(NULL, 2 * BS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int fd = syslet_open();
+	int fd = syslet_open(), refused = 0;
 
 	CHECK(fd >= 0 && ro != MAP_FAILED && gone != MAP_FAILED);
 	CHECK_EQ(munmap((char *)gone + BS, BS), 0);
-	CHECK_EQ(syslet_register_buffers(fd, iov, 0), -EINVAL);
+	REFUSED(syslet_register_buffers(fd, iov, 0), EINVAL);
 	for (int i = 0; i <= SYSLET_MAX_BUFFERS; i++)
 		many[i] = (struct iovec){ area, BS };
-	CHECK_EQ(syslet_register_buffers(fd, many, SYSLET_MAX_BUFFERS + 1), -EINVAL);
+	REFUSED(syslet_register_buffers(fd, many, SYSLET_MAX_BUFFERS + 1), EINVAL);
 	iov[1].iov_len = 0;
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EINVAL);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EINVAL);
 	iov[1].iov_len = (size_t)SYSLET_MAX_BUFFER_LEN + 1;
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EINVAL);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EINVAL);
 	iov[1] = (struct iovec){ (void *)-BS, 2 * BS };
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EINVAL);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EINVAL);
 	memset(&b, 0, sizeof(b));
 	b.iovecs = syslet_ptr(iov);
 	b.nr = 1;
 	b.flags = 1;
-	CHECK_EQ(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, &b), -EINVAL);
+	REFUSED(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, &b), EINVAL);
 	b.flags = 0;
 	b.reserved[1] = 1;
-	CHECK_EQ(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, &b), -EINVAL);
-	CHECK_EQ(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, NULL), -EFAULT);
+	REFUSED(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, &b), EINVAL);
+	REFUSED(syslet_ioctl(fd, SYSLET_IOC_REGISTER_BUFFERS, NULL), EFAULT);
 	/* The iovec array, a read-only buffer, a buffer partly unmapped. */
-	CHECK_EQ(syslet_register_buffers(fd, (struct iovec *)8, 1), -EFAULT);
+	REFUSED(syslet_register_buffers(fd, (struct iovec *)8, 1), EFAULT);
 	iov[1] = (struct iovec){ ro, BS };
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EFAULT);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EFAULT);
 	iov[1] = (struct iovec){ gone, 2 * BS };
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EFAULT);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EFAULT);
 	/* More than the kernel allocates for a table (1024 GiB: 4 GiB of
 	 * bio_vecs): ENOMEM, quietly, even with CAP_IPC_LOCK. */
 	for (int i = 0; i < SYSLET_MAX_BUFFERS; i++)
 		many[i] = (struct iovec){ area, SYSLET_MAX_BUFFER_LEN };
-	CHECK_EQ(syslet_register_buffers(fd, many, SYSLET_MAX_BUFFERS), -ENOMEM);
+	REFUSED(syslet_register_buffers(fd, many, SYSLET_MAX_BUFFERS), ENOMEM);
 	CHECK_EQ(vm_locked_kb(), 0);
 	CHECK_EQ(stat_of(fd, "syslet-registered-buffers"), 0);
 	/* After all that, a good one; then no second. */
 	iov[1] = (struct iovec){ area + BS, BS };
 	CHECK_EQ(syslet_register_buffers(fd, iov, 2), 0);
 	CHECK_EQ(stat_of(fd, "syslet-registered-buffers"), 2);
-	CHECK_EQ(syslet_register_buffers(fd, iov, 2), -EBUSY);
+	REFUSED(syslet_register_buffers(fd, iov, 2), EBUSY);
 	CHECK_EQ(stat_of(fd, "syslet-registered-buffers"), 2);
+	printf("# hardening: bad registrations (counts, lengths, wrapping ranges, flags, reserved words, "
+	       "bad pointers, read-only and unmapped buffers, 1,024 GiB as root, a second one) | %d | "
+	       "each refused with its errno, nothing pinned or charged (VmLck 0)\n", refused);
 }
 
 /*
