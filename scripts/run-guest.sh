@@ -67,7 +67,7 @@ mem=512
 guest_env() {
 	local v
 	echo -n "SYSLET_TESTS=${SYSLET_TESTS:-*}"
-	for v in TAP_TIMEOUT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
+	for v in TAP_TIMEOUT SYSLET_REPEAT SYSLET_FUZZ_SEED SYSLET_FUZZ_ITERS SYSLET_STORM_KILLS SYSLET_LOAD_SECONDS \
 		SYSLET_BENCH SYSLET_BENCH_SECTIONS SYSLET_BENCH_ONLY SYSLET_KALLSYMS SYSLET_RTLAT_TRACE SYSLET_RTLAT_TRACER SYSLET_RTLAT_FUNCTIONS SYSLET_RTLAT_SAMPLES SYSLET_BENCH_SECONDS SYSLET_WALK_ROUNDS NULLBLK_NSEC FIO_RUNTIME FIO_RAMP FIO_ENGINES FIO_DEPTHS; do
 		[[ -n "${!v:-}" ]] && echo -n " $v=${!v}"
 	done
@@ -125,8 +125,19 @@ if ((rc == 124 || rc == 137)); then
 	exit 1
 fi
 if ! grep -q '^syslet-guest: done' "$results"; then
-	echo "error: the guest stopped before it finished (qemu status $rc); console tail:" >&2
-	tail -n 40 "$console" >&2
+	echo "error: the guest stopped before it finished (qemu status $rc)" >&2
+	# What ran last, and the splat from its first line (CI keeps only
+	# the end of what is printed: the head of an oops matters most).
+	grep 'syslet-guest: running' "$console" | tail -n 1 >&2
+	splat=$(grep -n -m 1 -E 'BUG:|Oops|general protection|WARNING:|Kernel panic' \
+		"$console" | cut -d: -f1)
+	if [[ -n "$splat" ]]; then
+		echo "console from the first splat line:" >&2
+		tail -n +"$splat" "$console" | head -n 80 >&2
+	else
+		echo "console tail:" >&2
+		tail -n 40 "$console" >&2
+	fi
 	exit 1
 fi
 if [[ "$mode" == demo || "$mode" == bench ]]; then
