@@ -589,6 +589,91 @@ TEST(children_outlive_the_carriers_of_their_parent_thread)
 	CHECK(waitpid(pa.child, NULL, 0) == pa.child);
 }
 
+/* A child with a second thread, which reports its getppid() on demand. */
+struct threaded_child {
+	pid_t child;
+	int async, go[2], report[2];
+};
+
+static void *report_ppid_on_demand(void *arg)
+{
+	struct threaded_child *tc = arg;
+	pid_t ppid;
+	char c;
+
+	if (read(tc->go[0], &c, 1) != 1)
+		_exit(1);
+	ppid = getppid();
+	if (write(tc->report[1], &ppid, sizeof(ppid)) != sizeof(ppid))
+		_exit(2);
+	for (;;)
+		pause();
+}
+
+static void *fork_threaded_then_nap(void *arg)
+{
+	struct threaded_child *tc = arg;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS), ready[2];
+	char c;
+
+	if (pipe(ready) != 0)
+		return (void *)1;
+	tc->child = fork();
+	if (tc->child == 0) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, report_ppid_on_demand, tc) != 0 ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (tc->child < 0 || read(ready[0], &c, 1) != 1)
+		return (void *)2;
+	/*
+	 * The child's threads have this thread as their parent; it hands off
+	 * once, so that its id ends on another task than the one it forked
+	 * from (which carries the nap, parks, and exits below).
+	 */
+	for (int i = 0; i < 5 && !tc->async; i++)
+		tc->async = nap_run(fd, &n);
+	/* Every carrier and spare of the context exits... */
+	close(fd);
+	usleep(200 * 1000);
+	/* ...and then the thread that forked: its children go to another. */
+	return NULL;
+}
+
+/*
+ * Every thread of a child process names the thread that forked it as its
+ * parent, not only the child's leader: when the parent thread's id moves to
+ * another task, so do all of them. Once the parent only of the leader moved,
+ * the child's second thread kept the task that had carried the chain, freed
+ * once it exited (getppid() read freed memory), and the parent thread's
+ * exit hit the BUG_ON() in forget_original_parent() (a crash any program
+ * could cause).
+ */
+TEST(a_child_s_threads_follow_their_parent_thread_s_hand_off)
+{
+	struct threaded_child tc = { 0 };
+	pthread_t t;
+	void *ret = (void *)3;
+	pid_t ppid = 0;
+
+	CHECK(pipe(tc.go) == 0 && pipe(tc.report) == 0);
+	CHECK(pthread_create(&t, NULL, fork_threaded_then_nap, &tc) == 0);
+	CHECK(pthread_join(t, &ret) == 0);
+	CHECK(ret == NULL);
+	CHECK_EQ(tc.async, 1);
+	CHECK(write(tc.go[1], "g", 1) == 1);
+	CHECK(read(tc.report[0], &ppid, sizeof(ppid)) == sizeof(ppid));
+	/* Another thread of this process is its parent now. */
+	CHECK_EQ(ppid, getpid());
+	CHECK(kill(tc.child, SIGKILL) == 0);
+	CHECK(waitpid(tc.child, NULL, 0) == tc.child);
+}
+
 static void *exec_shell(void *arg)
 {
 	(void)arg;
@@ -995,4 +1080,75 @@ TEST(a_context_kept_across_exec_gets_new_spares)
 	CHECK(waitpid(child, &status, 0) == child);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+static atomic_int race_stop;
+
+/*
+ * Hands off without end (ASYNC_NOW) from whichever thread runs this, and
+ * every eighth round forks a child that exits at once and is not reaped:
+ * zombie children go with the thread id from task to task.
+ */
+static void *hand_off_and_fork(void *arg)
+{
+	int fd = *(int *)arg;
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	for (unsigned int i = 0; !atomic_load(&race_stop); i++) {
+		unsigned int queued = 0;
+
+		if (i % 8 == 7 && fork() == 0)
+			_exit(0);
+		syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, &queued);
+	}
+	return NULL;
+}
+
+static void *exit_group_soon(void *arg)
+{
+	usleep((unsigned int)(uintptr_t)arg);
+	_exit(9);
+}
+
+/*
+ * A process ends (exit_group() from a thread of its own) while every thread
+ * hands its context off, the leader's included, and their unreaped children
+ * move with them: spares are killed on their way to user space with a
+ * context they just took, zombies are handed to a new parent. The parent
+ * of the process sees it exit as usual, and the kernel stays clean (a
+ * leader released twice, or a child list left pointing at a freed task,
+ * would show in KASAN or the log check).
+ */
+TEST(exit_group_races_hand_offs_and_children_moving)
+{
+	int bad = 0, rounds = 60;
+
+	for (int round = 0; round < rounds; round++) {
+		int status;
+		pid_t child = fork();
+
+		CHECK(child >= 0);
+		if (child == 0) {
+			struct nap n;
+			pthread_t t;
+			int fd = nap_ctx(&n, 3, NAP_NS);
+
+			for (int i = 0; i < 2; i++)
+				pthread_create(&t, NULL, hand_off_and_fork, &fd);
+			pthread_create(&t, NULL, exit_group_soon,
+				       (void *)(uintptr_t)(1000 + (round * 7919) % 30000));
+			hand_off_and_fork(&fd);
+			_exit(10);
+		}
+		if (waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 9) {
+			printf("# round %d: status %#x\n", round, status);
+			bad++;
+		}
+	}
+	printf("# hardening: exit_group while every thread hands off and forks | %d | %d odd exits\n",
+	       rounds, bad);
+	CHECK_EQ(bad, 0);
 }
