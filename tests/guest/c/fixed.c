@@ -404,3 +404,74 @@ TEST(closing_with_fixed_reads_in_flight_loses_nothing)
 		usleep(10 * 1000);
 	CHECK_EQ(vm_locked_kb(), 0);
 }
+
+/*
+ * After execve() a context kept across it (no O_CLOEXEC) still holds the
+ * buffers the old image registered, pinned in a memory map that is gone. A
+ * fixed atom of the new image must not reach them, even one whose buffer
+ * lies at the registered address (this program's own static area, at the
+ * same place in both images): its result is -EFAULT on the thread-free path
+ * and the usual one, and nothing is read into the new image. The new image
+ * runs this before main() when SYSLET_FIXED_AFTER_EXEC names the
+ * descriptors, and exits 0 if both atoms were refused so.
+ */
+__attribute__((constructor)) static void fixed_after_exec(void)
+{
+	const char *env = getenv("SYSLET_FIXED_AFTER_EXEC");
+	int fd, targets[2];
+
+	if (!env || sscanf(env, "%d:%d:%d", &fd, &targets[0], &targets[1]) != 3)
+		return;
+	memset(area, 0x5a, 2 * BS);
+	for (int i = 0; i < 2; i++) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+
+		fixed_atom(&a, SYS_pread64, targets[i], area, BS, 0, 0);
+		if (syslet_run(fd, &a, &o) != 1)
+			_exit(20 + i);
+		if (o.result != -EFAULT)
+			_exit(30 + i);
+	}
+	for (int i = 0; i < 2 * BS; i++)
+		if (area[i] != 0x5a)
+			_exit(40);
+	_exit(0);
+}
+
+TEST(a_fixed_atom_after_execve_reaches_no_registered_page)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		static char block[BS];
+		struct iovec iov = { area, 2 * BS };
+		struct syslet_setup s = { 0 };
+		struct syslet_atom a;
+		struct syslet_outcome o;
+		/* All three kept across the exec. */
+		int fd = open(SYSLET_DEVICE, O_RDWR);
+		int dev = open("/dev/nullb0", O_RDONLY | O_DIRECT);
+		int file = open("/tmp/fixed-exec", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		char env[64];
+
+		memset(block, 'd', BS);
+		if (fd < 0 || dev < 0 || file < 0 || pwrite(file, block, BS, 0) != BS ||
+		    syslet_setup(fd, &s) != 0 || syslet_register_buffers(fd, &iov, 1) != 0)
+			_exit(2);
+		/* Before the exec the same atom reads into the registered buffer. */
+		fixed_atom(&a, SYS_pread64, file, area, BS, 0, 0);
+		if (syslet_run(fd, &a, &o) != 1 || o.result != BS || area[0] != 'd')
+			_exit(3);
+		snprintf(env, sizeof(env), "%d:%d:%d", fd, dev, file);
+		setenv("SYSLET_FIXED_AFTER_EXEC", env, 1);
+		execl("/proc/self/exe", "fixed-after-exec", (char *)NULL);
+		_exit(4);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	unlink("/tmp/fixed-exec");
+}
