@@ -541,24 +541,46 @@ struct parent {
 	int async;
 };
 
-static void *fork_nap_close(void *arg)
+/*
+ * Forks a child that runs @setup(@arg) (0: done), says it is ready and then
+ * waits for ever. Returns its pid once it is ready, else -1.
+ */
+static pid_t fork_ready_child(int (*setup)(void *), void *arg)
 {
-	struct parent *pa = arg;
-	struct nap n;
-	int fd = nap_ctx(&n, 2, NAP_NS), ready[2];
+	int ready[2];
+	pid_t child;
 	char c;
 
 	if (pipe(ready) != 0)
-		return (void *)1;
-	pa->child = fork();
-	if (pa->child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (write(ready[1], "r", 1) != 1)
+		return -1;
+	child = fork();
+	if (child == 0) {
+		if (setup(arg) != 0 || write(ready[1], "r", 1) != 1)
 			_exit(1);
 		for (;;)
 			pause();
 	}
-	if (pa->child < 0 || read(ready[0], &c, 1) != 1)
+	if (child > 0 && read(ready[0], &c, 1) != 1)
+		child = -1;
+	close(ready[0]);
+	close(ready[1]);
+	return child;
+}
+
+static int die_with_parent(void *arg)
+{
+	(void)arg;
+	return prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void *fork_nap_close(void *arg)
+{
+	struct parent *pa = arg;
+	struct nap n;
+	int fd = nap_ctx(&n, 2, NAP_NS);
+
+	pa->child = fork_ready_child(die_with_parent, NULL);
+	if (pa->child < 0)
 		return (void *)2;
 	pa->async = naps_keep_id(fd, &n, 3);
 	/* Every carrier and spare of the context exits. */
@@ -610,26 +632,21 @@ static void *report_ppid_on_demand(void *arg)
 		pause();
 }
 
+static int start_reporter(void *arg)
+{
+	pthread_t t;
+
+	return pthread_create(&t, NULL, report_ppid_on_demand, arg);
+}
+
 static void *fork_threaded_then_nap(void *arg)
 {
 	struct threaded_child *tc = arg;
 	struct nap n;
-	int fd = nap_ctx(&n, 2, NAP_NS), ready[2];
-	char c;
+	int fd = nap_ctx(&n, 2, NAP_NS);
 
-	if (pipe(ready) != 0)
-		return (void *)1;
-	tc->child = fork();
-	if (tc->child == 0) {
-		pthread_t t;
-
-		if (pthread_create(&t, NULL, report_ppid_on_demand, tc) != 0 ||
-		    write(ready[1], "r", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	if (tc->child < 0 || read(ready[0], &c, 1) != 1)
+	tc->child = fork_ready_child(start_reporter, tc);
+	if (tc->child < 0)
 		return (void *)2;
 	/*
 	 * The child's threads have this thread as their parent; it hands off
