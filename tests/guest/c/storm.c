@@ -5,12 +5,15 @@
  * another thread; fork with chains in flight). After each storm, every
  * process is gone, nothing pins the module, and the task count is back
  * where it was; the guest's final rmmod and kmemleak scan check the rest.
- * SYSLET_STORM_KILLS overrides the number of SIGKILLs.
+ * SYSLET_STORM_KILLS overrides the number of SIGKILLs (half as many for the
+ * storm where the leader hands off).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <syslet.h>
 #include <time.h>
@@ -187,6 +190,67 @@ static void busy_victim(void)
 		pause();
 }
 
+/* Hands off without end: every chain goes asynchronous at once. */
+static void hand_off_forever(void)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	for (;;)
+		syslet_submit_flags(vfd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, NULL);
+}
+
+static void *sleep_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * Between hand-offs, forks children that start a thread and exit a moment
+ * later; reaps every other one, so that zombies and live children with
+ * threads move with this thread's id.
+ */
+static void *fork_and_hand_off(void *arg)
+{
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+
+	(void)arg;
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	for (unsigned int i = 0;; i++) {
+		pid_t c = fork();
+
+		if (c == 0) {
+			pthread_t t;
+
+			pthread_create(&t, NULL, sleep_forever, NULL);
+			usleep(rnd(3000));
+			_exit(0);
+		}
+		if (c > 0 && (i & 1))
+			waitpid(c, NULL, 0);
+		for (int k = 0; k < 4; k++)
+			syslet_submit_flags(vfd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, NULL);
+	}
+	return NULL;
+}
+
+/* Every thread hands off, the leader too, and two of them fork. */
+static void leader_victim(void)
+{
+	pthread_t t;
+
+	victim_setup();
+	pthread_create(&t, NULL, fork_and_hand_off, NULL);
+	pthread_create(&t, NULL, fork_and_hand_off, NULL);
+	pthread_create(&t, NULL, reaper, NULL);
+	hand_off_forever();
+}
+
 static void *exit_later(void *arg)
 {
 	usleep((uintptr_t)arg);
@@ -329,4 +393,43 @@ static void forking(void *(*unused)(void *))
 TEST(fork_with_a_chain_in_flight)
 {
 	ends_by_itself("fork with a chain in flight (child gets EBADFD)", forking, NULL, 40);
+}
+
+/*
+ * SIGKILL at random moments while the leadership moves at every hand-off
+ * and the forking threads' children (some of them zombies, each with a
+ * thread) move with their parents' ids: spares die on their first way to
+ * user space, zombies are reparented while their parents' ids move. This
+ * test is the children's subreaper, and reaps the victim and every orphan.
+ */
+TEST(random_sigkills_while_the_leader_hands_off_and_children_move)
+{
+	const char *env = getenv("SYSLET_STORM_KILLS");
+	int kills = env ? atoi(env) / 2 : 120, tasks, bad = 0, orphans = 0;
+
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	tasks = count_tasks();
+	for (int i = 0; i < kills; i++) {
+		int status;
+		pid_t pid = fork(), other;
+
+		if (pid == 0)
+			leader_victim();
+		CHECK(pid > 0);
+		usleep(rnd(4) ? rnd(60000) : rnd(2000));
+		CHECK_EQ(kill(pid, SIGKILL), 0);
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+			printf("# victim %d ended with status %#x\n", i, status);
+			bad++;
+		}
+		/* The victim's children, now ours: each exits in a moment. */
+		while ((other = waitpid(-1, &status, 0)) > 0)
+			orphans++;
+	}
+	CHECK(settled(tasks));
+	printf("# hardening: SIGKILL at random moments while the leader hands off and children move "
+	       "| %d | %d odd exits, %d orphans reaped, module refcount 0, no task left\n",
+	       kills, bad, orphans);
+	CHECK_EQ(bad, 0);
 }
