@@ -318,6 +318,27 @@ static void forking_victim(void)
 
 /* --- the storms --------------------------------------------------------- */
 
+/*
+ * Forks @victim, SIGKILLs it at a random moment (from "still setting up" to
+ * "everything in flight") and reaps it. Returns 1 if it ended otherwise.
+ */
+static int kill_at_random(void (*victim)(void), int i)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		victim();
+	CHECK(pid > 0);
+	usleep(rnd(4) ? rnd(60000) : rnd(2000));
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		return 0;
+	printf("# victim %d ended with status %#x\n", i, status);
+	return 1;
+}
+
 TEST(random_sigkills_while_chains_run_block_and_complete)
 {
 	const char *env = getenv("SYSLET_STORM_KILLS");
@@ -325,22 +346,8 @@ TEST(random_sigkills_while_chains_run_block_and_complete)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < kills; i++) {
-		int status;
-		pid_t pid = fork();
-
-		if (pid == 0)
-			busy_victim();
-		CHECK(pid > 0);
-		/* From "still setting up" to "everything in flight". */
-		usleep(rnd(4) ? rnd(60000) : rnd(2000));
-		CHECK_EQ(kill(pid, SIGKILL), 0);
-		CHECK_EQ(waitpid(pid, &status, 0), pid);
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-			printf("# victim %d ended with status %#x\n", i, status);
-			bad++;
-		}
-	}
+	for (int i = 0; i < kills; i++)
+		bad += kill_at_random(busy_victim, i);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	CHECK(settled(tasks));
 	printf("# %d SIGKILLs in %.1f s\n", kills, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -410,21 +417,9 @@ TEST(random_sigkills_while_the_leader_hands_off_and_children_move)
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
 	tasks = count_tasks();
 	for (int i = 0; i < kills; i++) {
-		int status;
-		pid_t pid = fork(), other;
-
-		if (pid == 0)
-			leader_victim();
-		CHECK(pid > 0);
-		usleep(rnd(4) ? rnd(60000) : rnd(2000));
-		CHECK_EQ(kill(pid, SIGKILL), 0);
-		CHECK_EQ(waitpid(pid, &status, 0), pid);
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-			printf("# victim %d ended with status %#x\n", i, status);
-			bad++;
-		}
+		bad += kill_at_random(leader_victim, i);
 		/* The victim's children, now ours: each exits in a moment. */
-		while ((other = waitpid(-1, &status, 0)) > 0)
+		while (waitpid(-1, NULL, 0) > 0)
 			orphans++;
 	}
 	CHECK(settled(tasks));
