@@ -10,7 +10,8 @@
 # completion). psync is synchronous: its "iodepth" is that many jobs, each
 # with one read in flight. Exits non-zero if any fio run failed.
 #
-#   FIO_ENGINES, FIO_DEPTHS, FIO_RUNTIME, FIO_RAMP   override the defaults
+#   FIO_ENGINES, FIO_DEPTHS, FIO_RUNTIME, FIO_RAMP, FIO_COMPLETE_MIN
+#   override the defaults
 #   (engines and depths separated by commas or spaces: make bench passes
 #   them on the kernel command line, where a space would end them)
 
@@ -22,6 +23,9 @@ DEPTHS=$(echo "${FIO_DEPTHS:-1 8 32 128}" | tr , ' ')
 # Seconds of guest time: with instructions counted (make bench under TCG),
 # two seconds are two billion instructions, thousands of reads.
 export RUNTIME=${FIO_RUNTIME:-2} RAMP=${FIO_RAMP:-1}
+# Completions fio reaps before it queues again, for every engine: with 1
+# (fio's default) a batched commit holds the one read queued after each.
+export COMPLETE_MIN=${FIO_COMPLETE_MIN:-1}
 # The syslet engine prints its context's counters when a job ends.
 export SYSLET_FIO_STATS=1
 OUT=/tmp/fio.terse
@@ -34,7 +38,7 @@ cpu_ticks() {
 }
 
 start=$(date +%s)
-echo "fio: $(fio --version); /dev/nullb0, randread 4 KiB, direct; ${RUNTIME} s each after ${RAMP} s of ramp"
+echo "fio: $(fio --version); /dev/nullb0, randread 4 KiB, direct; ${RUNTIME} s each after ${RAMP} s of ramp; iodepth_batch_complete_min=$COMPLETE_MIN"
 # null_blk completes reads from a timer: with a clock source too coarse for
 # high-resolution timers, that timer fires on a tick, not after NULLBLK_NSEC.
 echo "fio: clock source $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)," \
