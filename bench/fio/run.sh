@@ -63,6 +63,12 @@ for engine in $ENGINES; do
 			export ENGINE=io_uring IODEPTH=$depth NUMJOBS=1
 			job=/tmp/randread-reg.fio
 			{ cat "$DIR/randread.fio"; printf 'registerfiles=1\nfixedbufs=1\n'; } >$job ;;
+		# The same, fio committing each batch of queued io_us with one
+		# io_uring_enter(), as the batched syslet row does.
+		io_uring-batch-reg)
+			export ENGINE=io_uring IODEPTH=$depth NUMJOBS=1 IODEPTH_BATCH=$depth
+			job=/tmp/randread-reg.fio
+			{ cat "$DIR/randread.fio"; printf 'registerfiles=1\nfixedbufs=1\n'; } >$job ;;
 		*) export ENGINE=$engine IODEPTH=$depth NUMJOBS=1 ;;
 		esac
 		# The guest's CPU use over the whole run (start-up and ramp
