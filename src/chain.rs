@@ -69,18 +69,23 @@ const BUFFER_INDEX: u32 = 0xffff_0000;
 const NR_PREAD64: u32 = 17;
 const NR_PWRITE64: u32 = 18;
 
-/// The errno values of a system call that was interrupted and would be
-/// restarted on its way back to user space: `ERESTARTSYS`,
-/// `ERESTARTNOINTR`, `ERESTARTNOHAND` and `ERESTART_RESTARTBLOCK` (515 between
-/// them is `ENOIOCTLCMD`, not a restart). An atom that a signal (or a
-/// cancel, or the deadline) interrupted reports `EINTR`; one that only task
-/// work interrupted is restarted (see [`run`]).
-fn is_restart(errno: i64) -> bool {
-    matches!(errno, 512..=514 | 516)
+/// Whether a system call's return value `ret` is one of the errnos of a
+/// call that was interrupted and would be restarted on its way back to
+/// user space: `ERESTARTSYS`, `ERESTARTNOINTR`, `ERESTARTNOHAND` and
+/// `ERESTART_RESTARTBLOCK` (515 between them is `ENOIOCTLCMD`, not a
+/// restart). An atom that a signal (or a cancel, or the deadline)
+/// interrupted reports `EINTR`; one that only task work interrupted is
+/// restarted (see [`run`]).
+///
+/// Compared as returned, never negated: a call may return any 64-bit value
+/// (`lseek()` of `/proc/<pid>/mem` returns the offset it was given, down to
+/// `i64::MIN`), whose negation overflows.
+fn is_restart(ret: i64) -> bool {
+    matches!(ret, -514..=-512 | ERESTART_RESTARTBLOCK)
 }
 
-/// `ERESTART_RESTARTBLOCK`: the call continues through `restart_syscall`.
-const ERESTART_RESTARTBLOCK: i64 = 516;
+/// `-ERESTART_RESTARTBLOCK`: the call continues through `restart_syscall`.
+const ERESTART_RESTARTBLOCK: i64 = -516;
 /// x86-64's `restart_syscall`, which runs `current->restart_block`.
 const NR_RESTART_SYSCALL: u32 = 219;
 /// Restarts of one atom after task work, at most: task work queued again
@@ -509,7 +514,11 @@ fn call(
     }
     let mut ret = frame.exec(nr, args);
     let mut restarts = 0;
-    while is_restart(-ret) {
+    // Only an interrupted call is restarted, as on the way to user space,
+    // which looks at a restart errno only with a signal or a notification
+    // pending: without one, the value is what the call returned (`lseek()`
+    // of `/proc/<pid>/mem` can return -512) and the atom reports it.
+    while is_restart(ret) && kernel::current!().signal_pending() {
         // `stopping()` again once the notification is cleared: a cancel or
         // deadline marks the chain before it interrupts the task, so one
         // that came in between is seen here or interrupts the restart.
@@ -517,7 +526,7 @@ fn call(
             return Ok(EINTR_RESULT);
         }
         restarts += 1;
-        let again = if -ret == ERESTART_RESTARTBLOCK { NR_RESTART_SYSCALL } else { nr };
+        let again = if ret == ERESTART_RESTARTBLOCK { NR_RESTART_SYSCALL } else { nr };
         ret = syscall(ctx, frame, again, args)?;
     }
     Ok(ret)

@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -572,6 +573,38 @@ TEST(sigkill_ends_a_long_chain)
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	/* Between atoms, not after a million of them. */
 	CHECK(t1.tv_sec - t0.tv_sec < 5);
+}
+
+/*
+ * An atom's result is what its call returned, whatever the value.
+ * lseek() of /proc/self/mem returns the offset it is given: the most
+ * negative one, whose negation overflows (with the debug kernel's
+ * overflow checks, a panic when the interpreter negated it), and the
+ * values of the restart errnos, which only a call that a signal or a
+ * notification interrupted is restarted for (an uninterrupted one was
+ * restarted 64 times, then reported -EINTR).
+ */
+TEST(a_result_is_passed_on_whatever_its_value)
+{
+	static const __s64 offsets[] = { INT64_MIN, -512, -513, -514, -515, -516, -517, INT64_MAX };
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	int fd = open_ctx(), mem = open("/proc/self/mem", O_RDONLY);
+
+	CHECK(mem >= 0);
+	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+		__s64 word = 0;
+
+		syslet_atom_prep(&a, SYS_lseek, mem, (__u64)offsets[i], SEEK_SET, 0, 0, 0);
+		syslet_atom_result(&a, &word);
+		o = run(fd, &a);
+		CHECK_EQ(o.result, offsets[i]);
+		CHECK_EQ(word, offsets[i]);
+		CHECK_EQ(o.atoms_run, 1);
+		CHECK_EQ(o.flags, 0);
+	}
+	close(mem);
+	close(fd);
 }
 
 TEST(blocking_atom_runs_synchronously)
