@@ -1169,3 +1169,47 @@ TEST(exit_group_races_hand_offs_and_children_moving)
 	       rounds, bad);
 	CHECK_EQ(bad, 0);
 }
+
+/*
+ * A thread with a timer on its thread CPU-time clock armed does not hand
+ * off: such a timer finds its thread by id but is queued on the task that
+ * held the id when it was armed, so it cannot follow the id. Before
+ * 2026-12-03 the id moved anyway; once the thread had ended, deleting the
+ * timer found no task, warned ("timer_lock_sighand") and freed it while it
+ * was still queued on the old task, a use-after-free when that task next
+ * ran or exited. The thread's naps block in place while the timer is
+ * armed; with no such timer, the same naps hand off.
+ */
+static timer_t cpu_timer;
+
+static void *naps_with_a_cpu_timer(void *arg)
+{
+	struct worker *w = arg;
+	/* A signal to deliver (it never comes): SIGEV_NONE timers are not
+	 * queued at all. */
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 3 };
+	struct itimerspec its = { .it_value = { 3600, 0 } };
+
+	CHECK(timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &cpu_timer) == 0);
+	CHECK(timer_settime(cpu_timer, 0, &its, NULL) == 0);
+	w->async = naps_keep_id(w->fd, &w->n, 3);
+	return NULL;
+}
+
+TEST(a_thread_with_a_cpu_time_timer_armed_keeps_its_context)
+{
+	struct worker w = { 0 };
+	pthread_t t;
+
+	w.fd = nap_ctx(&w.n, 2, NAP_NS);
+	CHECK(pthread_create(&t, NULL, naps_with_a_cpu_timer, &w) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK_EQ(w.async, 0);
+	/* Its thread is gone; the process deletes the timer, as at exit. */
+	CHECK(timer_delete(cpu_timer) == 0);
+	CHECK(naps_keep_id(w.fd, &w.n, 3) >= 1);
+	close(w.fd);
+	/* The context's threads exit (a carrier with a timer left queued
+	 * would touch it then). */
+	usleep(300 * 1000);
+}

@@ -374,6 +374,55 @@ TEST(a_seized_thread_runs_its_chains_synchronously)
 }
 
 /*
+ * A tracer that attaches while the thread hands off keeps the thread it
+ * attached to. PTRACE_SEIZE can come after the engine's own check of the
+ * caller and before the exchange of identities, so the exchange checks
+ * again under tasklist_lock, where ptrace_attach() links the tracee (until
+ * 2026-12-03 it did not: the id could move to an untraced spare, and the
+ * tracer's next request by that id failed with ESRCH). Each round seizes
+ * the program's leader by its id, interrupts it, waits for its stop and
+ * detaches, while the leader naps 100 us at a time, handing off each time
+ * it is not traced.
+ */
+TEST(a_tracer_attaching_during_hand_offs_keeps_its_thread)
+{
+	int status, esrch = 0, rounds = 400;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_outcome o[16];
+		struct nap n;
+		int fd = nap_ctx(&n, 4, 100 * 1000);
+
+		/* No result is checked: a ptrace stop interrupts a nap. */
+		for (;;)
+			if (syslet_run(fd, &n.atom, o) == 0)
+				syslet_wait_reap(fd, &n.ring, o, 16, 1, 1000000000LL);
+	}
+	usleep(300 * 1000);
+	for (int i = 0; i < rounds; i++) {
+		CHECK(ptrace(PTRACE_SEIZE, child, NULL, NULL) == 0);
+		if (ptrace(PTRACE_INTERRUPT, child, NULL, NULL) != 0) {
+			CHECK_EQ(errno, ESRCH);
+			esrch++;
+			break;
+		}
+		CHECK(waitpid(child, &status, __WALL) == child);
+		CHECK(WIFSTOPPED(status));
+		CHECK(ptrace(PTRACE_DETACH, child, NULL, NULL) == 0);
+		usleep(37);
+	}
+	kill(child, SIGKILL);
+	while (waitpid(-1, &status, __WALL) > 0)
+		;
+	if (esrch)
+		FAIL("the leader's id moved to an untraced task while it was seized");
+	printf("# hardening: PTRACE_SEIZE racing hand-offs | %d | "
+	       "the id never left the seized task\n", rounds);
+}
+
+/*
  * A seccomp KILL action met by an atom after its chain went asynchronous
  * kills the process at once: the carrier never returns to user space,
  * where the forced SIGSYS would act.
