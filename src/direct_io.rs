@@ -27,7 +27,8 @@
 //! regular file (a direct read of one can fail with `-EAGAIN` after part of
 //! it was issued, from the callback, when nothing can retry it as the
 //! system call would; a write holds the file system's freeze protection
-//! until it completes, `kiocb_end_write()`, which needs process context), a
+//! until it completes, which a block device's write, as its system call,
+//! does not take: see [`write_iter`]), a
 //! result word across two pages or not writable, a carrier (already a
 //! thread of its own) or a submission that may not go asynchronous. The
 //! caller's seccomp filters judge the call first, as for any atom.
@@ -89,7 +90,10 @@ const FMODE_READ: u32 = 1 << 0;
 const FMODE_WRITE: u32 = 1 << 1;
 const FMODE_PREAD: u32 = 1 << 3;
 const FMODE_PWRITE: u32 = 1 << 4;
+const FMODE_CAN_WRITE: u32 = 1 << 18;
 const FMODE_NOWAIT: u32 = 1 << 27;
+/// `rw_verify_area()`'s direction for a write (include/linux/kernel.h).
+const WRITE: i32 = 1;
 /// `IOCB_NOWAIT`, which is `RWF_NOWAIT`.
 const IOCB_NOWAIT: i32 = 0x8;
 
@@ -638,8 +642,12 @@ pub(crate) fn issue(
     // (`-EAGAIN`) from inside the submission if at all (block/fops.c),
     // which `Io::state` catches. A regular file's may fail that way after
     // part of it was issued, from the callback (and a write holds the file
-    // system's freeze protection until it completes, which needs process
-    // context).
+    // system's freeze protection until it completes). Of block devices,
+    // only those with a request queue (blk-mq): a bio-based one (device
+    // mapper, md) may end a `REQ_NOWAIT` bio with `BLK_STS_AGAIN` from its
+    // completion, after the bio was queued (dm splitting it across targets,
+    // raid5 reshaping), where the system call, which may wait, never sees
+    // `EAGAIN`.
     let needs = if call.write {
         FMODE_WRITE | FMODE_PWRITE
     } else {
@@ -648,6 +656,7 @@ pub(crate) fn issue(
     if mode & (needs | FMODE_NOWAIT) != needs | FMODE_NOWAIT
         || u32::from(imode) & bindings::S_IFMT != bindings::S_IFBLK
         || target.flags() & bindings::O_DIRECT == 0
+        || !has_request_queue(filp)
     {
         return Issued::Declined;
     }
@@ -659,13 +668,13 @@ pub(crate) fn issue(
         },
     };
     let mut iter = core::pin::pin!(UserIter::new());
-    match iter.as_mut().import(call, args, fixed) {
+    let len = match iter.as_mut().import(call, args, fixed) {
         // The system call returns 0 at once.
         Ok(0) => return Issued::Declined,
-        Ok(_) => {}
+        Ok(len) => len,
         // As the system call fails: EFAULT, EINVAL...
         Err(e) => return Issued::Done(e as i64),
-    }
+    };
     let Some(ctx_file) = via.begin() else {
         return Issued::Declined;
     };
@@ -702,7 +711,7 @@ pub(crate) fn issue(
         // Initialised by the successful `import` above.
         let iter = iter.as_mut().get_unchecked_mut().iter.as_mut_ptr();
         if call.write {
-            bindings::vfs_iocb_iter_write(filp, &mut (*io).kiocb, iter)
+            write_iter(filp, &mut (*io).kiocb, iter, len)
         } else {
             bindings::vfs_iocb_iter_read(filp, &mut (*io).kiocb, iter)
         }
@@ -748,6 +757,65 @@ pub(crate) fn issue(
         return Issued::Declined;
     }
     Issued::Done(result)
+}
+
+/// Whether the block device `filp` is request-based (blk-mq): its I/O
+/// goes through a request queue, whose `REQ_NOWAIT` refusals come from
+/// inside the submission.
+fn has_request_queue(filp: *mut bindings::file) -> bool {
+    // SAFETY: `filp` is a block device file that the caller holds
+    // (`S_IFBLK` checked first), so `file_bdev()` gives its device, whose
+    // queue is set when the device is made and stays with it; a queue's
+    // `mq_ops` is set when it is allocated and never changes.
+    unsafe {
+        let bdev = bindings::file_bdev(filp);
+        !(*(*bdev).bd_queue).mq_ops.is_null()
+    }
+}
+
+/// Starts the write of `len` bytes from `iter` that `kiocb` describes, to
+/// the block device `filp`: `vfs_iocb_iter_write()` without the freeze
+/// protection of the file system that holds the device's node.
+///
+/// That function takes it for any file (`kiocb_start_write()`) and, for
+/// queued I/O, leaves it to the completion to drop (`kiocb_end_write()`);
+/// the `pwrite64` system call takes it for regular files only
+/// (`file_start_write()`), as io_uring and aio do. Taken here it would be
+/// one more difference from the system call, and a sleep in the issue
+/// while that file system is frozen. (Until 2026-12-03 it was taken here
+/// and never dropped: the next `FIFREEZE` of the file system that holds
+/// the node waited for ever.) As the function, no `fsnotify` event; see
+/// the module's documentation.
+///
+/// # Safety
+///
+/// `filp` is a block device file that the caller holds, open for writing
+/// (`FMODE_WRITE`); `kiocb` and `iter` are set up for it, `iter` holds
+/// `len` bytes, and both stay valid as the block layer needs them
+/// (`kiocb` until its callback).
+unsafe fn write_iter(
+    filp: *mut bindings::file,
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+    len: usize,
+) -> isize {
+    // SAFETY: the caller holds `filp`; its operations and mode are set at
+    // open and never change.
+    let (write_iter, mode) = unsafe { ((*(*filp).f_op).write_iter, (*filp).f_mode) };
+    let Some(write_iter) = write_iter else {
+        return -(bindings::EINVAL as isize);
+    };
+    if mode & FMODE_CAN_WRITE == 0 {
+        return -(bindings::EINVAL as isize);
+    }
+    // SAFETY: `filp` is held; `ki_pos` is the kiocb's, valid for reads.
+    let ret = unsafe { bindings::rw_verify_area(WRITE, filp, &(*kiocb).ki_pos, len) };
+    if ret < 0 {
+        return ret as isize;
+    }
+    // SAFETY: as `vfs_iocb_iter_write()` calls it, with the checks it
+    // makes first done above; the caller's contract covers the rest.
+    unsafe { write_iter(kiocb, iter) }
 }
 
 /// Whether `result` says that the I/O did not start because the driver

@@ -288,13 +288,18 @@ struct syslet_setup {
  * the I/O cannot start without waiting (the block layer says EAGAIN, for
  * instance when the device has no free request: the chain never sees that
  * EAGAIN), for a regular file (whose direct I/O may fail with EAGAIN after
- * part of it was issued), when the result word is not writable,
+ * part of it was issued), for a bio-based block device such as a
+ * device-mapper or md one (which may refuse such I/O with EAGAIN when it
+ * completes; devices with a request queue -- NVMe, SCSI, virtio-blk,
+ * null_blk -- are served), when the result word is not writable,
  * crosses a page or lies in a shared mapping of a file whose writes the
  * kernel tracks (anything but tmpfs and anonymous memory, in practice), in a
  * SYSLET_SUBMIT_SYNC_ONLY submission, and on a carrier. Errors met before
  * the I/O is queued (EINVAL, EFAULT, ...) end the chain at once, as the
  * system call's. Unlike the system call, such I/O is not counted in the
- * thread's /proc/<pid>/io and raises no fsnotify event.
+ * thread's /proc/<pid>/io and raises no fsnotify event. As the system call,
+ * a write to a block device does not take the freeze protection of the
+ * file system that holds the device's node.
  *
  * 32-bit (compat) callers are not served: every ioctl fails with ENOTTY.
  *

@@ -9,9 +9,14 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <syslet.h>
@@ -59,6 +64,52 @@ static struct syslet_outcome run_either_way(struct spare_ctx *c, struct syslet_a
 	if (syslet_run(c->fd, a, &o) == 0)
 		CHECK_EQ(syslet_wait_reap(c->fd, &c->ring, &o, 1, 1, WAIT_NS), 1);
 	return o;
+}
+
+#define NULLB_CONFIG "/sys/kernel/config/nullb"
+
+/* Writes @value to attribute @attr of configfs null_blk device @name. */
+static int nullb_set(const char *name, const char *attr, const char *value)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), NULLB_CONFIG "/%s/%s", name, attr);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Makes null_blk device /dev/@name through configfs (the guest's init
+ * mounted it and loaded null_blk) with @attrs, pairs of attribute and
+ * value ending in NULL, and powers it on. Root only.
+ */
+static void nullb_make(const char *name, const char *const *attrs)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), NULLB_CONFIG "/%s", name);
+	CHECK(mkdir(path, 0755) == 0);
+	for (; *attrs; attrs += 2)
+		CHECK(nullb_set(name, attrs[0], attrs[1]) == 0);
+	CHECK(nullb_set(name, "power", "1") == 0);
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	for (int i = 0; i < 100 && access(path, F_OK) != 0; i++)
+		usleep(50 * 1000);
+	CHECK(access(path, F_OK) == 0);
+}
+
+static void nullb_remove(const char *name)
+{
+	char path[128];
+
+	CHECK(nullb_set(name, "power", "0") == 0);
+	snprintf(path, sizeof(path), NULLB_CONFIG "/%s", name);
+	CHECK(rmdir(path) == 0);
 }
 
 TEST(the_feature_is_reported)
@@ -470,4 +521,102 @@ TEST(closing_with_reads_in_flight_loses_nothing_and_leaks_nothing)
 	}
 	for (int k = 0; k < READS; k++)
 		CHECK_EQ(words[k], BS);
+}
+
+/*
+ * A thread-free write to a block device leaves the freeze protection of the
+ * file system that holds the device's node alone, as the pwrite64 system
+ * call does. Until 2026-12-03 it took it (vfs_iocb_iter_write()) and
+ * nothing dropped it: the next FIFREEZE of that file system waited for
+ * ever. The node here is on ext2 (busybox's mke2fs, mounted by the ext4
+ * driver) on a memory-backed null_blk device. Root only.
+ */
+TEST(a_direct_write_leaves_the_node_s_file_system_free_to_freeze)
+{
+	static const char *const attrs[] = { "memory_backed", "1", "size", "16",
+					     "blocksize", "4096", NULL };
+	const char *dir = "/tmp/direct-freeze", *node = "/tmp/direct-freeze/nullb0";
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	unsigned int queued = 0;
+	struct spare_ctx c;
+	struct stat st;
+	int dev, status = -1;
+	pid_t child;
+
+	if (geteuid() != 0) {
+		printf("# needs root: runs in the root pass\n");
+		return;
+	}
+	nullb_make("nullb-freeze", attrs);
+	CHECK_EQ(system("mke2fs -F -b 4096 /dev/nullb-freeze >/dev/null 2>&1"), 0);
+	CHECK(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	CHECK(mount("/dev/nullb-freeze", dir, "ext4", 0, NULL) == 0);
+	CHECK(stat(DEV, &st) == 0);
+	CHECK(mknod(node, S_IFBLK | 0600, st.st_rdev) == 0);
+	dev = open(node, O_RDWR | O_DIRECT);
+	CHECK(dev >= 0);
+
+	spare_ctx_open(&c, 1, 0);
+	syslet_atom_prep(&a, SYS_pwrite64, dev, syslet_ptr(bufs[12]), BS, 12 * BS, 0, 0);
+	CHECK_EQ(syslet_submit(c.fd, &first, 1, &o, &queued), 0);
+	CHECK_EQ(queued, 1);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 1);
+	CHECK_EQ(syslet_wait_reap(c.fd, &c.ring, &o, 1, 1, WAIT_NS), 1);
+	CHECK_EQ(o.result, BS);
+	close(dev);
+
+	/* A child freezes: with a hold left behind it would never return. */
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		int fs = open(dir, O_RDONLY);
+
+		_exit(fs >= 0 && ioctl(fs, FIFREEZE, 0) == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < 100 && waitpid(child, &status, WNOHANG) == 0; i++)
+		usleep(50 * 1000);
+	if (status == -1)
+		FAIL("FIFREEZE still waits after 5 s: a freeze protection hold was left behind");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = open(dir, O_RDONLY);
+	CHECK(status >= 0 && ioctl(status, FITHAW, 0) == 0);
+	close(status);
+	CHECK(unlink(node) == 0);
+	/* The I/O's file reference went from its completion: fput() defers
+	 * it, and the file pins the mount until then. */
+	for (int i = 0; i < 100 && umount(dir) != 0; i++) {
+		CHECK(errno == EBUSY);
+		usleep(50 * 1000);
+	}
+	CHECK(umount(dir) != 0 && errno == EINVAL);
+	nullb_remove("nullb-freeze");
+}
+
+/*
+ * A bio-based block device (device mapper, md; here brd's RAM disk, which
+ * the test kernels build in) takes the usual path: such a device may
+ * refuse I/O that must not wait with EAGAIN from its completion, after it
+ * was queued. The read still reads. Root only (the node is root's).
+ */
+TEST(a_bio_based_device_takes_the_usual_path)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct spare_ctx c;
+	int dev;
+
+	if (geteuid() != 0) {
+		printf("# needs root: runs in the root pass\n");
+		return;
+	}
+	dev = open("/dev/ram0", O_RDONLY | O_DIRECT);
+	CHECK(dev >= 0);
+	spare_ctx_open(&c, 1, 0);
+	read_atom(&a, dev, 13);
+	o = run_either_way(&c, &a);
+	CHECK_EQ(o.result, BS);
+	CHECK_EQ(words[13], BS);
+	CHECK_EQ(stat_of(c.fd, "syslet-direct-io"), 0);
+	close(dev);
 }
