@@ -83,6 +83,13 @@ impl Owner {
         NonNull::new(pid).map(Self).ok_or(ESRCH)
     }
 
+    /// Whether current belongs to the owning thread group.
+    fn is_current(&self) -> bool {
+        // SAFETY: `self.0` is a referenced `struct pid` (type invariant),
+        // only compared with current's; no preconditions otherwise.
+        unsafe { syslet_current_tgid_is(self.0.as_ptr().cast()) }
+    }
+
     /// The owner's thread-group id as current's pid namespace sees it, 0
     /// if it cannot see it.
     fn nr_seen_by_current(&self) -> Pid {
@@ -95,6 +102,13 @@ impl Owner {
             )
         }
     }
+}
+
+// task_fields.c.
+extern "C" {
+    // `struct pid` through `void`: bindgen renders it with a
+    // flexible-array member, which Rust's FFI lint rejects.
+    fn syslet_current_tgid_is(tgid: *const c_void) -> bool;
 }
 
 impl Drop for Owner {
@@ -148,13 +162,13 @@ impl Context {
         self.owner.nr_seen_by_current()
     }
 
-    /// Fails with `EBADFD` unless current belongs to the owning process.
-    /// Both ids are read in current's pid namespace, where each names one
-    /// `struct pid`: equal ids mean the same thread group, and an owner
-    /// current cannot see reads 0, which no task has.
+    /// Fails with `EBADFD` unless current belongs to the owning process:
+    /// the same `struct pid`, not an equal number (until 2026-12-03 the
+    /// numbers were compared, and a process that got the exited owner's
+    /// number, with `clone3()`'s `set_tid` or after the numbers wrapped,
+    /// passed as the owner).
     pub(crate) fn check_owner(&self) -> Result {
-        let mine = kernel::current!().tgid_nr_ns(None);
-        if mine != 0 && mine == self.owner.nr_seen_by_current() {
+        if self.owner.is_current() {
             Ok(())
         } else {
             Err(EBADFD)

@@ -7,10 +7,23 @@
  * wrong words (CurrentTask::mm() among them).
  */
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 
 #include "task_fields.h"
 
 struct mm_struct *syslet_current_mm(void)
 {
 	return current->mm;
+}
+
+/*
+ * Whether current belongs to the thread group whose id is @tgid: the same
+ * struct pid, not the same number. The number of an exited process's pid
+ * is free for reuse while a reference keeps the struct (and pid_nr_ns()
+ * still reads the old number from it); the struct of a live process stays
+ * its group's across exec and every hand-off of the leadership.
+ */
+bool syslet_current_tgid_is(const struct pid *tgid)
+{
+	return task_tgid(current) == tgid;
 }

@@ -4,7 +4,9 @@
 #define _SYSLET_TASK_FIELDS_H
 
 struct mm_struct;
+struct pid;
 
 struct mm_struct *syslet_current_mm(void);
+bool syslet_current_tgid_is(const struct pid *tgid);
 
 #endif

@@ -5,6 +5,7 @@
  * pointers and flags, set-up rules, ownership, seccomp and fatal signals.
  */
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -488,6 +489,72 @@ TEST(context_used_from_a_forked_child_is_ebadfd)
 	/* The owner still can. */
 	o = run(fd, &a);
 	CHECK_EQ(o.result, getpid());
+}
+
+/*
+ * A process that gets an exited owner's process id is not the owner. The
+ * owner A opens a context and forks B, which keeps the descriptor; A exits
+ * and is reaped; B makes C with A's id (clone3()'s set_tid, root's; a
+ * wrap of the id space does the same for anyone), and C, which inherits
+ * the descriptor, gets EBADFD. Until 2026-12-03 the owner was compared by
+ * number, and C used the context.
+ */
+TEST(a_process_with_an_exited_owner_s_id_is_not_the_owner)
+{
+	int ready[2], go[2], verdict[2], status;
+	pid_t a, b = 0;
+	char c = 0;
+
+	if (geteuid() != 0) {
+		printf("# needs root: runs in the root pass\n");
+		return;
+	}
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
+	CHECK(pipe(ready) == 0 && pipe(go) == 0 && pipe(verdict) == 0);
+	a = fork();
+	CHECK(a >= 0);
+	if (a == 0) {
+		int fd = open_ctx();
+
+		b = fork();
+		if (b == 0) {
+			struct clone_args args = { .exit_signal = SIGCHLD };
+			struct syslet_atom atom;
+			struct syslet_outcome o;
+			pid_t owner = getppid(), kid;
+
+			/* Until A is gone and reaped. */
+			if (read(go[0], &c, 1) != 1)
+				_exit(1);
+			args.set_tid = syslet_ptr(&owner);
+			args.set_tid_size = 1;
+			kid = syscall(SYS_clone3, &args, sizeof(args));
+			if (kid == 0) {
+				syslet_atom_prep(&atom, SYS_getpid, 0, 0, 0, 0, 0, 0);
+				c = getpid() != owner ? 'p' :
+				    syslet_run_sync(fd, &atom, &o) == -EBADFD ? 'y' : 'n';
+				_exit(write(verdict[1], &c, 1) == 1 ? 0 : 1);
+			}
+			if (kid < 0)
+				c = 'c';
+			else
+				waitpid(kid, &status, 0);
+			_exit(kid < 0 && write(verdict[1], &c, 1) != 1);
+		}
+		_exit(b > 0 && write(ready[1], "r", 1) == 1 ? 0 : 1);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	CHECK(waitpid(a, &status, 0) == a && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(verdict[0], &c, 1) == 1);
+	while (waitpid(-1, &status, 0) > 0)
+		;
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) == 0);
+	if (c == 'c')
+		FAIL("clone3 with set_tid %d failed", (int)a);
+	if (c == 'p')
+		FAIL("the new process did not get the id asked for");
+	CHECK_EQ(c, 'y');
 }
 
 TEST(seccomp_errno_filter_applies_to_atoms)
