@@ -28,6 +28,7 @@ use crate::{
     buffers::Registered,
     completions::Completions,
     direct_io::DirectIo,
+    held_refs::HeldRefs,
     stats::Stats,
     threads::{
         Pool,
@@ -124,10 +125,10 @@ pub(crate) struct Context {
     owner: Owner,
     state: Atomic<u32>,
     atom_budget: Atomic<u32>,
-    /// File references held by submissions in progress (see
-    /// `SubmissionRef` in `device.rs`), so that `flush` can tell them from
-    /// the users' descriptors.
-    pub(crate) held_refs: Atomic<u32>,
+    /// File references held by submissions in progress, spares carrying
+    /// the rest of a batch and I/O in flight, so that `flush` can tell them
+    /// from the users' descriptors.
+    pub(crate) held_refs: HeldRefs,
     pub(crate) stats: Stats,
     /// Reads and writes in flight with no thread (`direct_io`); each holds the file,
     /// so none is left when the context goes.
@@ -148,7 +149,7 @@ impl Context {
             owner,
             state: Atomic::new(STATE_NEW),
             atom_budget: Atomic::new(DEFAULT_ATOM_BUDGET),
-            held_refs: Atomic::new(0),
+            held_refs: HeldRefs::new(),
             stats: Stats::new(),
             direct_io <- DirectIo::new(),
             pool <- Pool::new(DEFAULT_SPARES, DEFAULT_MAX_THREADS),

@@ -38,10 +38,7 @@ use kernel::{
     bindings,
     fs::File,
     prelude::*,
-    sync::{
-        aref::ARef,
-        atomic::Relaxed, //
-    },
+    sync::aref::ARef,
 };
 
 use crate::{
@@ -96,8 +93,8 @@ impl Rest {
     pub(crate) fn new(batch: &Batch<'_>, next: u32, report: (u32, u32)) -> Self {
         let ctx = batch.ctx;
         let file: ARef<File> = batch.file.into();
-        // Counted only once the reference is taken (see `SubmissionRef`).
-        ctx.held_refs.add(1, Relaxed);
+        // Counted only once the reference is taken (`HeldRefs`).
+        ctx.held_refs.count();
         Self {
             ctx,
             file,
@@ -146,7 +143,7 @@ impl Rest {
 impl Drop for Rest {
     fn drop(&mut self) {
         // Before the reference goes (the field drops after this).
-        self.ctx().held_refs.fetch_sub(1, Relaxed);
+        self.ctx().held_refs.uncount();
     }
 }
 

@@ -25,10 +25,6 @@ use kernel::{
     seq_print,
     sync::{
         aref::ARef,
-        atomic::{
-            Atomic,
-            Relaxed, //
-        },
         poll::PollTable, //
     },
     uaccess::{
@@ -47,6 +43,7 @@ use crate::{
     cancel::Cancel,
     deadline::Deadline,
     direct_io::Plug,
+    held_refs::HeldRefs,
     access,
     chain::{
         self,
@@ -174,10 +171,7 @@ impl MiscDevice for SysletFile {
     /// queued any more: cancel it, so that the carriers stop, drop their
     /// references and the context is released, and post nothing.
     fn flush(this: Pin<&SysletFile>, file: &File) -> Result {
-        // SAFETY: `file` is valid for the call.
-        let refs = unsafe { bindings::file_count(file.as_ptr()) };
-        let held = u64::from(this.ctx.held_refs.load(Relaxed));
-        if refs as u64 <= held + 1 {
+        if this.ctx.held_refs.only_these(file) {
             this.ctx.completions.orphan();
             this.ctx.pool.cancel(0, true);
         }
@@ -244,7 +238,7 @@ fn query(user: UserSlice) -> Result<isize> {
 /// [`Context::held_refs`], so that `flush` can tell the users' references
 /// from the submissions'.
 struct SubmissionRef<'a> {
-    held: &'a Atomic<u32>,
+    held: &'a HeldRefs,
     /// `None` when the system call holds one.
     _file: Option<ARef<File>>,
 }
@@ -258,9 +252,8 @@ impl<'a> SubmissionRef<'a> {
             held: &ctx.held_refs,
             _file: (!call_ref).then(|| file.into()),
         };
-        // Counted only once the reference is taken: `flush` may then
-        // overcount the users' references, never undercount them.
-        r.held.add(1, Relaxed);
+        // Counted only once the reference is taken (`HeldRefs`).
+        r.held.count();
         r
     }
 }
@@ -268,7 +261,7 @@ impl<'a> SubmissionRef<'a> {
 impl Drop for SubmissionRef<'_> {
     fn drop(&mut self) {
         // Before the reference goes (the field drops after this).
-        self.held.fetch_sub(1, Relaxed);
+        self.held.uncount();
     }
 }
 

@@ -261,7 +261,7 @@ impl Io {
             // the context alive.
             let ctx = unsafe { &*self.ctx };
             // Before the reference goes, as for a submission's own.
-            ctx.held_refs.fetch_sub(1, Relaxed);
+            ctx.held_refs.uncount();
         }
         (self.target.take(), ctx_file)
     }
@@ -682,7 +682,6 @@ pub(crate) fn issue(
         via.abandon();
         return Issued::Declined;
     };
-    ctx.held_refs.add(1, Relaxed);
     // SAFETY: all-zero is a valid `struct kiocb` (pointers null, no
     // callback); the fields that matter are set below.
     io.kiocb = unsafe { core::mem::zeroed() };
@@ -695,6 +694,8 @@ pub(crate) fn issue(
     io.state = Atomic::new(ISSUING);
     io.ctx = ctx;
     io.ctx_file = Some(ctx_file.into());
+    // Counted only once the reference is taken (`HeldRefs`).
+    ctx.held_refs.count();
     io.target = Some(target);
     io.word = word;
     io.outcome = outcome.clone();
@@ -888,7 +889,7 @@ unsafe fn complete(io: *mut Io, result: i64) {
         // Cannot be: an `Io` in flight holds its context's file.
         return;
     };
-    ctx.held_refs.add(1, Relaxed);
+    ctx.held_refs.count();
     let stack = &ctx.direct_io.released;
     let mut head = stack.load(Relaxed);
     loop {
@@ -912,7 +913,7 @@ unsafe fn complete(io: *mut Io, result: i64) {
             )
         };
     }
-    ctx.held_refs.fetch_sub(1, Relaxed);
+    ctx.held_refs.uncount();
     // `fput()` defers a last reference dropped here.
     drop(keep);
 }

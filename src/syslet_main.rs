@@ -45,6 +45,7 @@ mod continuation;
 mod deadline;
 mod device;
 mod direct_io;
+mod held_refs;
 mod policy;
 mod ring;
 mod slots;
