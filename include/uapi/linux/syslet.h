@@ -259,9 +259,10 @@ struct syslet_setup {
  * does not find it (as for the chains before @done). With
  * SYSLET_SUBMIT_ASYNC_NOW the first carrier takes every chain, in turn.
  * No hand-off happens (the atom blocks synchronously) while the caller is
- * traced or traces a task, owns a PI futex with waiters, has io_uring
- * state tied to it (registered ring fds, a single-issuer ring, requests in
- * flight), or is SCHED_DEADLINE; nor, for a moment, while the process
+ * traced or traces a task, owns a PI futex with waiters, has a timer on
+ * its thread CPU-time clock armed, has io_uring state tied to it
+ * (registered ring fds, a single-issuer ring, requests in flight), or is
+ * SCHED_DEADLINE; nor, for a moment, while the process
  * exits or execs, its cgroup is being changed or, for the process leader,
  * another thread holds the leader's task lock (reading or setting the
  * rlimits, fork(), execve(), /proc). Otherwise the ioctl returns 0 once every
@@ -269,6 +270,14 @@ struct syslet_setup {
  * chains, if a signal is pending for the caller: then @done < @nr_chains,
  * @queued = 0, and the chains from @done on did not start. A seccomp KILL
  * also ends the submission (see SYSLET_OUTCOME_KILLED).
+ *
+ * An atom whose call a signal interrupts while it runs in the caller's
+ * context (an interruptible sleep) gets the result -EINTR, also for a stop
+ * (SIGSTOP, SIGTSTP, a ptrace stop) or a handler with SA_RESTART, after
+ * which the system call would have been restarted: the handler runs, or
+ * the stop happens, only once the ioctl returns. A call that only task
+ * work interrupted (io_uring's completions) is restarted, as on the way
+ * to user space.
  *
  * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
  * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64, preadv, pwrite64 or
