@@ -67,6 +67,10 @@ use crate::{
     user_words, //
 };
 
+/// How long a release waits for the context's threads to leave before it
+/// lets the teardown queue wait for them.
+const RELEASE_WAIT_MS: u32 = 1000;
+
 /// Chains a submission reads onto the stack rather than into an allocation.
 const SMALL_BATCH: usize = 16;
 
@@ -106,10 +110,14 @@ impl MiscDevice for SysletFile {
     }
 
     fn release(this: Pin<KBox<Self>>, _file: &File) {
-        if this.ctx.pool.is_own_thread() {
-            // A carrier on its way to park, which the context's drop would
-            // wait for.
-            this.ctx.pool.close();
+        let pool = &this.ctx.pool;
+        pool.close();
+        // A carrier on its way to park, which the context's drop would wait
+        // for; or threads that do not leave at once: stopped (a group or
+        // ptrace stop, a frozen cgroup), they leave only when the process
+        // goes on, and whoever releases the file (another process, a
+        // kworker's deferred `fput()`) must not wait for that.
+        if pool.is_own_thread() || !pool.wait_gone_within(RELEASE_WAIT_MS) {
             teardown::defer(this);
         } else {
             drop(this);

@@ -6,11 +6,14 @@
 //!
 //! A context is freed when its file is released, once every thread of its
 //! pool is gone ([`crate::threads::Pool::wait_gone`]). Usually the release
-//! runs in a task that can wait for that. Not when it runs in a carrier on
-//! its way to park: `fput()` defers the release to task_work, which runs
-//! newest first, so the release comes before the carrier has parked, and
-//! it would wait for itself. Such a context is closed at once and freed
-//! here. Unloading the module destroys the queue, which first runs every
+//! runs in a task that can wait for that, and the threads leave at once.
+//! Not when it runs in a carrier on its way to park: `fput()` defers the
+//! release to task_work, which runs newest first, so the release comes
+//! before the carrier has parked, and it would wait for itself. Nor when
+//! the threads do not leave within a second: stopped while they handled a
+//! signal (a group or ptrace stop, a frozen cgroup), they leave only when
+//! their process goes on, and the releasing task may be another process
+//! or a kworker. Such a context is closed at once and freed here. Unloading the module destroys the queue, which first runs every
 //! teardown still queued: no work item outlives the module's code.
 
 use core::ptr;

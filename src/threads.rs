@@ -638,6 +638,12 @@ impl Pool {
 
     /// Waits until every thread of the pool has exited or gone to user
     /// space, after [`Pool::close`] (no slot is prepared again then).
+    ///
+    /// A thread stopped while it handled a signal (a group stop, a ptrace
+    /// stop, the cgroup freezer) comes back only when its process goes on,
+    /// which may be never: the wait is `TASK_IDLE`, which neither counts as
+    /// load nor looks hung, and only the module's teardown queue waits this
+    /// long (see [`Pool::wait_gone_within`]).
     pub(crate) fn wait_gone(&self) {
         for slot in self.slots() {
             if self.inner.lock().table.get(slot.index).state == SlotState::Free {
@@ -646,8 +652,31 @@ impl Pool {
             // SAFETY: `exited` is initialised; a slot's thread completes it
             // when it exits or goes to user space, whichever comes first,
             // and nobody consumes it before (`reap` only looks).
-            unsafe { bindings::wait_for_completion(slot.exited.get()) };
+            unsafe { bindings::wait_for_completion_state(slot.exited.get(), bindings::TASK_IDLE) };
         }
+    }
+
+    /// As [`Pool::wait_gone`], but for at most `msecs` in all: whether every
+    /// thread is gone. The task that releases the file may be anyone's (a
+    /// process the descriptor was passed to, a kworker running a deferred
+    /// `fput()`): it must not wait for a process that is stopped.
+    pub(crate) fn wait_gone_within(&self, msecs: u32) -> bool {
+        let mut left = kernel::time::msecs_to_jiffies(msecs);
+        for slot in self.slots() {
+            if self.inner.lock().table.get(slot.index).state == SlotState::Free {
+                continue;
+            }
+            // SAFETY: as in `wait_gone`.
+            left = unsafe { bindings::wait_for_completion_timeout(slot.exited.get(), left) };
+            if left == 0 {
+                return false;
+            }
+            // Done again, as it was: `wait_gone` and `reap` look at it
+            // later, and nobody else completes it.
+            // SAFETY: `exited` is initialised.
+            unsafe { bindings::complete(slot.exited.get()) };
+        }
+        true
     }
 }
 

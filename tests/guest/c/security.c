@@ -9,7 +9,9 @@
  */
 #define _GNU_SOURCE
 #include <linux/sched.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -351,4 +353,73 @@ TEST(every_limit_is_enforced)
 	CHECK_EQ(syslet_submit(fd, firsts, 257, NULL, NULL), -EINVAL);
 	CHECK_EQ(syslet_submit(fd, firsts, 256, NULL, NULL), 256);
 	printf("# hardening: set-ups and batches over the documented limits | 7 | all EINVAL\n");
+}
+
+/*
+ * Releasing a context never waits for a process that is stopped. The
+ * owner makes spares, passes its descriptor to another process and stops
+ * (SIGSTOP: its parked spares stop too, handling it); that process's
+ * close() is then the release. Until 2026-12-03 the release waited,
+ * uninterruptibly, for the stopped spares to leave: the closing thread
+ * stayed in D state until someone continued the owner (in a kworker, for
+ * a descriptor dropped by unix-socket garbage collection, it held up
+ * every deferred fput() of the system). The spares leave once the owner
+ * goes on.
+ */
+struct closer {
+	int fd;
+	atomic_int done;
+};
+
+static void *close_it(void *arg)
+{
+	struct closer *c = arg;
+
+	close(c->fd);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+TEST(releasing_a_stopped_owner_s_context_does_not_wait_for_it)
+{
+	struct closer c = { .fd = -1 };
+	int sv[2], status, waited_ms = 0;
+	pthread_t t;
+	pid_t owner;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	owner = fork();
+	if (owner == 0) {
+		struct syslet_setup s = { .spares = 2, .max_threads = 4 };
+		int fd = syslet_open();
+
+		if (fd < 0 || syslet_setup(fd, &s) != 0)
+			_exit(1);
+		for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 2; i++)
+			usleep(10 * 1000);
+		if (send_fd(sv[1], fd) != 0)
+			_exit(2);
+		close(fd);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	CHECK(owner > 0);
+	c.fd = recv_fd(sv[0]);
+	CHECK(c.fd >= 0);
+	CHECK(waitpid(owner, &status, WUNTRACED) == owner && WIFSTOPPED(status));
+	usleep(200 * 1000);	/* the spares stop too */
+	CHECK(pthread_create(&t, NULL, close_it, &c) == 0);
+	while (!atomic_load(&c.done) && waited_ms < 5000) {
+		usleep(10 * 1000);
+		waited_ms += 10;
+	}
+	/* Let the owner go on either way, so that the close ends. */
+	CHECK(kill(owner, SIGCONT) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(waitpid(owner, &status, 0) == owner);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (waited_ms >= 5000)
+		FAIL("close() still waited for the stopped owner's spares after 5 s");
+	printf("# hardening: release of a stopped owner's context by another process | 1 | "
+	       "close() returned after %d ms\n", waited_ms);
 }
