@@ -214,6 +214,8 @@ pub(crate) trait Stop {
     /// Whether the chain is being stopped (so that an interrupted call
     /// must not be restarted); changes nothing.
     fn stopping(&self) -> bool;
+    /// An atom's call returned (or did not run).
+    fn after_atom(&self);
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -318,6 +320,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
         } else {
             run_fixed_atom(ctx, &mut frame, &atom, &out, stop)
         };
+        stop.after_atom();
         trace::syslet_atom(
             atom.cookie,
             atom.nr,

@@ -1088,6 +1088,20 @@ impl Stop for Takeover<'_> {
                 && self.batch.cancel.asked()
                 && self.pool.marked(self.carrier.get(), self.done.get() as usize))
     }
+
+    /// A carrier blocks every signal again: an atom with a signal mask of
+    /// its own (`ppoll()`, `pselect6()`, `epoll_pwait()`) leaves it in
+    /// place when a signal interrupts it, for a way to user space the
+    /// carrier never takes, and the process's signals would go to the
+    /// carrier (patch 24).
+    #[inline]
+    fn after_atom(&self) {
+        if self.taken() {
+            // SAFETY: no preconditions; process context, and current runs
+            // no user code (a carrier).
+            unsafe { bindings::syslet_block_signals() };
+        }
+    }
 }
 
 /// Clears an interruption of current by `SYSLET_IOC_CANCEL`

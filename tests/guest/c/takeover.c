@@ -1100,3 +1100,60 @@ TEST(contexts_stay_with_their_threads_under_stress)
 	       "every value intact after each\n", total);
 	CHECK(total >= STRESS_THREADS * STRESS_ROUNDS / 2);
 }
+
+/*
+ * A carrier's atom with a signal mask of its own lets it take none of the
+ * program's signals. ppoll() installs its mask for the wait and, when a
+ * signal interrupts it, leaves it in place for the way to user space to
+ * restore, which a carrier never takes: until 2026-12-03 the carrier kept
+ * the program's SIGUSR1 (its handler never ran) and, parked, dequeued it
+ * with a warning in the kernel log. The program blocks SIGUSR1; a chain
+ * reads an empty pipe (a hand-off), then ppoll()s with an empty mask; the
+ * signal comes during the ppoll. Now it stays pending for the program,
+ * whose handler runs once it unblocks it.
+ */
+TEST(a_carrier_s_ppoll_mask_takes_none_of_the_program_s_signals)
+{
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct sigaction sa = { .sa_handler = count_usr1 };
+		struct timespec ts = { 1, 0 };
+		struct syslet_atom a[2];
+		struct syslet_outcome o;
+		sigset_t usr1, none, pending;
+		int p[2];
+		char byte;
+		struct nap n;
+		int fd = nap_ctx(&n, 2, 1000);
+
+		usr1_count = 0;
+		sigemptyset(&none);
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		if (sigaction(SIGUSR1, &sa, NULL) != 0 || sigprocmask(SIG_BLOCK, &usr1, NULL) != 0 ||
+		    pipe(p) != 0)
+			_exit(10);
+		syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
+		syslet_atom_link(&a[0], &a[1]);
+		syslet_atom_prep(&a[1], SYS_ppoll, 0, 0, syslet_ptr(&ts), syslet_ptr(&none), 8, 0);
+		if (syslet_run(fd, &a[0], &o) != 0)
+			_exit(11);	/* not a hand-off: not this case */
+		if (write(p[1], "x", 1) != 1)
+			_exit(12);
+		usleep(100 * 1000);	/* the carrier is in ppoll() */
+		kill(getpid(), SIGUSR1);
+		if (syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL) != 1)
+			_exit(13);
+		usleep(200 * 1000);	/* the carrier parks */
+		if (sigpending(&pending) != 0 || !sigismember(&pending, SIGUSR1))
+			_exit(14);	/* a thread of the context took it */
+		sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+		_exit(usr1_count == 1 ? 0 : 15);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
