@@ -47,6 +47,7 @@ use crate::{
     access,
     chain::{
         self,
+        Halt,
         Outcome, //
     },
     context::{
@@ -430,8 +431,10 @@ fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
         takeover.deadline_settled();
         if takeover.reported().is_some() {
             // Reported queued already: the chains left run, as the rest of
-            // a batch does, or go to a carrier if a signal is pending.
+            // a batch does, or go to a carrier if a signal is pending (from
+            // chain `i` on: the marks the hand-off publishes start there).
             if kernel::current!().signal_pending() {
+                takeover.set_done(i as u32);
                 takeover.hand_off_now();
             }
         } else if i > 0 && !takeover.taken() && kernel::current!().signal_pending() {
@@ -444,7 +447,13 @@ fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
         }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
-        let outcome = if let Some(why) = takeover.halted_before_start(i) {
+        // Once reported queued, a chain's completion goes to the ring: if
+        // the users closed their last descriptor meanwhile, nobody reaps
+        // it, and it does not start (as for the rest of a batch).
+        let halt = takeover.halted_before_start(i).or_else(|| {
+            (takeover.reported().is_some() && ctx.completions.orphaned()).then_some(Halt::Cancelled)
+        });
+        let outcome = if let Some(why) = halt {
             let o = Outcome::stopped_before_start(first, cancel.first_cookie(i, first), why);
             o.count_halt(&ctx.stats);
             o

@@ -1134,6 +1134,13 @@ unsafe extern "C" fn sleeping(data: *mut c_void) {
 /// scheduler hook. Returns whether the hand-off happened.
 fn hand_off(t: &Takeover<'_>) -> bool {
     let pool = t.pool;
+    // The users closed their last descriptor (a chain that ran CPU-bound
+    // atoms until now): a carrier nobody can reap or cancel would run on
+    // for ever. The atom blocks in the caller, as a system call would.
+    if t.completions.orphaned() {
+        Stats::bump(&t.stats.blocked_sync);
+        return false;
+    }
     // A place for the completion of each chain it queues, unless they were
     // reserved already.
     let places = if t.prereserved.get() { 0 } else { t.queued() };
