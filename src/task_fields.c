@@ -27,3 +27,13 @@ bool syslet_current_tgid_is(const struct pid *tgid)
 {
 	return task_tgid(current) == tgid;
 }
+
+/*
+ * Whether current is a vfork child, whose parent waits for it to exit or
+ * exec (a syslet thread's vfork_done is its engine's completion instead:
+ * the caller tells them apart).
+ */
+bool syslet_current_in_vfork(void)
+{
+	return READ_ONCE(current->vfork_done) != NULL;
+}

@@ -8,5 +8,6 @@ struct pid;
 
 struct mm_struct *syslet_current_mm(void);
 bool syslet_current_tgid_is(const struct pid *tgid);
+bool syslet_current_in_vfork(void);
 
 #endif

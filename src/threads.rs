@@ -923,6 +923,14 @@ impl<'a> Takeover<'a> {
         if !self.may_go_async || self.taken() {
             return false;
         }
+        // A vfork child's parent waits for it to exit or exec: its context
+        // must not leave (arming refuses it for the same reason, so the
+        // hook never hands it off either). A continuing spare's
+        // `vfork_done` is its engine's own completion.
+        // SAFETY: no preconditions.
+        if self.continuing.is_none() && unsafe { syslet_current_in_vfork() } {
+            return false;
+        }
         let carry = self.carry.replace(Carry::All);
         let done = hand_off(self);
         if !done {
@@ -1401,6 +1409,11 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
             }
         }
     }
+}
+
+// task_fields.c.
+extern "C" {
+    fn syslet_current_in_vfork() -> bool;
 }
 
 /// Posts the completion a carrier left in its slot, if any. Only ever

@@ -1157,3 +1157,52 @@ TEST(a_carrier_s_ppoll_mask_takes_none_of_the_program_s_signals)
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
+
+/*
+ * A vfork child's context never leaves its task, even with
+ * SYSLET_SUBMIT_ASYNC_NOW: its parent waits for it to exit or exec. A
+ * thread made with CLONE_VFORK submits a chain that asks to go
+ * asynchronous at once; it runs synchronously. Until 2026-12-03 the
+ * context moved to a spare and the process was then killed (SIGKILL from
+ * the module's fallback when the child could not park).
+ */
+static int vfork_ctx;
+
+static int async_now_from_a_vfork_child(void *arg)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct syslet_atom *first = &a;
+	unsigned int queued = 99;
+	int *verdict = arg;
+
+	syslet_atom_prep(&a, SYS_getppid, 0, 0, 0, 0, 0, 0);
+	*verdict = syslet_submit_flags(vfork_ctx, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW,
+				       &queued) == 1 && queued == 0 && o.result == getppid() ? 1 : 2;
+	return 0;
+}
+
+TEST(a_vfork_child_s_context_never_leaves_its_task)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	int status;
+	pid_t child = fork();
+
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+		int verdict = 0;
+
+		vfork_ctx = nap_ctx(&n, 2, 1000);
+		if (clone(async_now_from_a_vfork_child, stack + sizeof(stack),
+			  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			  CLONE_SYSVSEM | CLONE_VFORK, &verdict) < 0)
+			_exit(10);
+		_exit(verdict == 1 ? 0 : 10 + verdict);
+	}
+	CHECK(waitpid(child, &status, 0) == child);
+	if (WIFSIGNALED(status))
+		FAIL("the process was killed by signal %d", WTERMSIG(status));
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
