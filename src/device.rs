@@ -27,6 +27,7 @@ use kernel::{
         aref::ARef,
         poll::PollTable, //
     },
+    types::ForeignOwnable,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -67,6 +68,51 @@ use crate::{
     uapi,
     user_words, //
 };
+
+impl SysletFile {
+    /// A user reference to `file` is going (a descriptor closed, a mapping
+    /// of the ring unmapped): if it is the users' last (every other
+    /// reference is a submission's, a spare's or an I/O's own), nobody can
+    /// reap what is queued any more: cancel it, so that the carriers stop,
+    /// drop their references and the context is released, and post
+    /// nothing.
+    fn users_let_go(&self, file: &File) {
+        if self.ctx.held_refs.only_these(file) {
+            self.ctx.completions.orphan();
+            self.ctx.pool.cancel(0, true);
+        }
+    }
+}
+
+/// The ring's mappings. A mapping is a reference to the file: the program
+/// may close its descriptor while the ring is mapped (queued chains go on,
+/// their completions reach the mapping) and unmap it later, which is then
+/// the users' last reference going.
+static RING_VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+    close: Some(ring_vma_close),
+    // SAFETY: all zeroes is a valid `vm_operations_struct`: every other
+    // operation absent.
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// `vm_operations_struct::close` of a ring mapping.
+///
+/// # Safety
+///
+/// Called by the kernel for a mapping made by [`SysletFile::mmap`], whose
+/// `vm_file` it holds a reference to until after this returns.
+unsafe extern "C" fn ring_vma_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: the mapping's file, referenced by the mapping (see above).
+    let filp = unsafe { (*vma).vm_file };
+    // SAFETY: a file of `/dev/syslet`, whose `private_data` the misc device
+    // set at open to its `Pin<KBox<SysletFile>>`, freed only at release,
+    // after the last reference, which the mapping still holds.
+    let this = unsafe { <Pin<KBox<SysletFile>> as ForeignOwnable>::borrow((*filp).private_data) };
+    // SAFETY: `filp` is valid for the call (see above), and this task holds
+    // no `fdget_pos()` of it (it is unmapping memory).
+    let file = unsafe { File::from_raw_file(filp) };
+    this.users_let_go(file);
+}
 
 /// How long a release waits for the context's threads to leave before it
 /// lets the teardown queue wait for them.
@@ -163,7 +209,11 @@ impl MiscDevice for SysletFile {
     fn mmap(this: Pin<&SysletFile>, _file: &File, vma: &VmaNew) -> Result {
         this.ctx.check_owner()?;
         this.ctx.ensure_ready()?;
-        this.ctx.completions.map(vma)
+        this.ctx.completions.map(vma)?;
+        // SAFETY: `mmap` holds the mmap lock for the new area, which is
+        // not visible to anyone yet; `RING_VM_OPS` is static.
+        unsafe { (*vma.as_ptr()).vm_ops = &RING_VM_OPS };
+        Ok(())
     }
 
     fn poll(this: Pin<&SysletFile>, file: &File, table: &PollTable<'_>) -> Result<u32> {
@@ -180,10 +230,7 @@ impl MiscDevice for SysletFile {
     /// queued any more: cancel it, so that the carriers stop, drop their
     /// references and the context is released, and post nothing.
     fn flush(this: Pin<&SysletFile>, file: &File) -> Result {
-        if this.ctx.held_refs.only_these(file) {
-            this.ctx.completions.orphan();
-            this.ctx.pool.cancel(0, true);
-        }
+        this.users_let_go(file);
         Ok(())
     }
 

@@ -446,3 +446,33 @@ TEST(a_mapped_ring_keeps_queued_chains_after_close)
 	syslet_ring_munmap(&c.ring);
 	CHECK_EQ(threads_settle_to(1), 1);
 }
+
+/*
+ * Unmapping the ring after that close is the users' last reference going:
+ * what is queued is cancelled then, as by the close of a last descriptor,
+ * and the carrier leaves. Until 2026-12-03 nothing cancelled it: the
+ * carrier blocked in the pipe read held a thread and the context until
+ * the process exited. The byte written afterwards stays in the pipe.
+ */
+TEST(unmapping_the_ring_after_the_close_cancels_what_is_queued)
+{
+	struct syslet_atom a;
+	struct syslet_outcome o;
+	struct ctx c;
+	char buf;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	CHECK_EQ(tap_live_threads(), 1);
+	ctx_open(&c, 1);
+	wait_spares(&c, 1);
+	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
+	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	CHECK(close(c.fd) == 0);
+	usleep(50 * 1000);
+	CHECK(tap_live_threads() >= 2);
+	syslet_ring_munmap(&c.ring);
+	CHECK_EQ(threads_settle_to(1), 1);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(read(p[0], &buf, 1) == 1);
+}
