@@ -514,6 +514,8 @@ TEST(a_process_with_an_exited_owner_s_id_is_not_the_owner)
 	a = fork();
 	CHECK(a >= 0);
 	if (a == 0) {
+		/* Not getppid() in B: A may be gone (B reparented) by then. */
+		pid_t owner = getpid();
 		int fd = open_ctx();
 
 		b = fork();
@@ -521,15 +523,15 @@ TEST(a_process_with_an_exited_owner_s_id_is_not_the_owner)
 			struct clone_args args = { .exit_signal = SIGCHLD };
 			struct syslet_atom atom;
 			struct syslet_outcome o;
-			pid_t owner = getppid(), kid;
+			pid_t kid;
 
 			/* Until A is gone and reaped. */
 			if (read(go[0], &c, 1) != 1)
 				_exit(1);
 			args.set_tid = syslet_ptr(&owner);
 			args.set_tid_size = 1;
-			/* The id is free once the owner is reaped, or a moment
-			 * later (EEXIST until then). */
+			/* The id is free once the owner is reaped (EEXIST until
+			 * then, should it be reaped a moment later). */
 			for (int i = 0; i < 300; i++) {
 				kid = syscall(SYS_clone3, &args, sizeof(args));
 				if (kid >= 0 || errno != EEXIST)
