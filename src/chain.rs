@@ -216,6 +216,9 @@ pub(crate) trait Stop {
     fn stopping(&self) -> bool;
     /// An atom's call returned (or did not run).
     fn after_atom(&self);
+    /// Whether the chain runs on a carrier, a thread of its own that runs
+    /// no user code (after a hand-off).
+    fn carried(&self) -> bool;
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -525,7 +528,11 @@ fn call(
         // `stopping()` again once the notification is cleared: a cancel or
         // deadline marks the chain before it interrupts the task, so one
         // that came in between is seen here or interrupts the restart.
-        if restarts == MAX_RESTARTS || stop.stopping() || !only_task_work() || stop.stopping() {
+        if restarts == MAX_RESTARTS
+            || stop.stopping()
+            || !only_task_work(stop.carried())
+            || stop.stopping()
+        {
             return Ok(EINTR_RESULT);
         }
         restarts += 1;
@@ -537,10 +544,18 @@ fn call(
 
 /// After an interrupted call: runs current's task work and clears
 /// `TIF_NOTIFY_SIGNAL` (as the way to user space would), and says whether
-/// that was all, no signal being pending.
-fn only_task_work() -> bool {
+/// that was all, no signal being pending. A carrier (`carried`) first
+/// takes part in a stop or freeze of its process, as the way to user space
+/// would make it (patch 30): the call is then restarted once the process
+/// goes on, as a system call is, not failed with `EINTR`.
+fn only_task_work(carried: bool) -> bool {
     // SAFETY: no preconditions; process context, no lock held (we are
     // between two system calls of an atom).
     unsafe { bindings::syslet_interrupt_done() };
+    if carried {
+        // SAFETY: as above; current is a carrier, which blocks every
+        // signal but SIGKILL and SIGSTOP and runs no user code.
+        return unsafe { bindings::syslet_carrier_stop() };
+    }
     !kernel::current!().signal_pending()
 }

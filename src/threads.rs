@@ -1097,6 +1097,11 @@ impl Stop for Takeover<'_> {
                 && self.pool.marked(self.carrier.get(), self.done.get() as usize))
     }
 
+    #[inline]
+    fn carried(&self) -> bool {
+        self.taken()
+    }
+
     /// A carrier blocks every signal again: an atom with a signal mask of
     /// its own (`ppoll()`, `pselect6()`, `epoll_pwait()`) leaves it in
     /// place when a signal interrupts it, for a way to user space the

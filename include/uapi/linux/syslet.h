@@ -276,11 +276,11 @@ struct syslet_setup {
  * (SIGSTOP, SIGTSTP, a ptrace stop) or a handler with SA_RESTART, after
  * which the system call would have been restarted: the handler runs, or
  * the stop happens, only once the ioctl returns. A chain carried on
- * after a hand-off blocks every signal, but a stop of the process
- * (SIGSTOP, SIGTSTP) still interrupts its atom, with the same result
- * (a known gap: the system call would be restarted after the stop). A
- * call that only task work interrupted (io_uring's completions) is
- * restarted, as on the way to user space.
+ * after a hand-off blocks every signal: a stop or a cgroup freeze of the
+ * process stops its carrier too, and the interrupted call is restarted
+ * once the process goes on, as the system call would be (only a traced
+ * carrier gets -EINTR then). A call that only task work interrupted
+ * (io_uring's completions) is restarted, as on the way to user space.
  *
  * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
  * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64, preadv, pwrite64 or

@@ -1206,3 +1206,51 @@ TEST(a_vfork_child_s_context_never_leaves_its_task)
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
 }
+
+/*
+ * A stop of the process (SIGSTOP, then SIGCONT) does not fail a chain that
+ * went asynchronous: its carrier stops with the process and its call goes
+ * on once the process is continued, as the same system call made by the
+ * program would. Until 2026-12-03 the stop woke the carrier and its atom
+ * got -EINTR (the child then exits with 14).
+ */
+TEST(a_stop_and_continue_of_the_process_does_not_fail_a_carried_chain)
+{
+	int p[2], ready[2], status;
+	char c;
+	pid_t child;
+
+	CHECK(pipe(p) == 0 && pipe(ready) == 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_atom a;
+		struct syslet_outcome o;
+		struct nap n;
+		char byte = 0;
+		int fd = nap_ctx(&n, 2, 1000);
+
+		syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
+		if (syslet_run(fd, &a, &o) != 0)
+			_exit(10);	/* not queued: not this case */
+		if (write(ready[1], "q", 1) != 1)
+			_exit(11);
+		/* The wait itself is restarted after the stop. */
+		if (syslet_wait_reap(fd, &n.ring, &o, 1, 1, 20000000000LL) != 1)
+			_exit(12);
+		if (o.result == -EINTR)
+			_exit(14);
+		_exit(o.result == 1 && byte == 'x' ? 0 : 13);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	usleep(100 * 1000);	/* the carrier sleeps in the read */
+	CHECK(kill(child, SIGSTOP) == 0);
+	CHECK(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status));
+	usleep(100 * 1000);
+	CHECK(kill(child, SIGCONT) == 0);
+	usleep(100 * 1000);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
