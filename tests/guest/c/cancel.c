@@ -390,6 +390,24 @@ static int threads_settle_to(int n)
 }
 
 /*
+ * A context with a spare, its ring mapped, and a 1-byte read of the empty
+ * pipe @p queued in it (in @a, into @buf): a carrier blocks in it. The
+ * process had no other thread.
+ */
+static void queue_a_pipe_read(struct ctx *c, int p[2], struct syslet_atom *a, char *buf)
+{
+	struct syslet_outcome o;
+
+	CHECK(pipe(p) == 0);
+	CHECK_EQ(tap_live_threads(), 1);
+	ctx_open(c, 1);
+	wait_spares(c, 1);
+	syslet_atom_prep(a, SYS_read, p[0], syslet_ptr(buf), 1, 0, 0, 0);
+	a->cookie = 77;
+	CHECK_EQ(syslet_run(c->fd, a, &o), 0);
+}
+
+/*
  * Closing the program's last reference (the ring unmapped, the last
  * descriptor closed) cancels what is queued: the carrier stops at once,
  * the context is released and every thread it made exits. The cancelled
@@ -398,17 +416,11 @@ static int threads_settle_to(int n)
 TEST(closing_the_last_reference_cancels_what_is_queued)
 {
 	struct syslet_atom a;
-	struct syslet_outcome o;
 	struct ctx c;
 	char buf;
 	int p[2];
 
-	CHECK(pipe(p) == 0);
-	CHECK_EQ(tap_live_threads(), 1);
-	ctx_open(&c, 1);
-	wait_spares(&c, 1);
-	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
-	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	queue_a_pipe_read(&c, p, &a, &buf);
 	CHECK(tap_live_threads() >= 2);
 	syslet_ring_munmap(&c.ring);
 	CHECK(close(c.fd) == 0);
@@ -429,12 +441,7 @@ TEST(a_mapped_ring_keeps_queued_chains_after_close)
 	char buf;
 	int p[2];
 
-	CHECK(pipe(p) == 0);
-	ctx_open(&c, 1);
-	wait_spares(&c, 1);
-	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
-	a.cookie = 77;
-	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	queue_a_pipe_read(&c, p, &a, &buf);
 	CHECK(close(c.fd) == 0);
 	usleep(20 * 1000);
 	CHECK(write(p[1], "x", 1) == 1);
@@ -457,17 +464,11 @@ TEST(a_mapped_ring_keeps_queued_chains_after_close)
 TEST(unmapping_the_ring_after_the_close_cancels_what_is_queued)
 {
 	struct syslet_atom a;
-	struct syslet_outcome o;
 	struct ctx c;
 	char buf;
 	int p[2];
 
-	CHECK(pipe(p) == 0);
-	CHECK_EQ(tap_live_threads(), 1);
-	ctx_open(&c, 1);
-	wait_spares(&c, 1);
-	syslet_atom_prep(&a, SYS_read, p[0], syslet_ptr(&buf), 1, 0, 0, 0);
-	CHECK_EQ(syslet_run(c.fd, &a, &o), 0);
+	queue_a_pipe_read(&c, p, &a, &buf);
 	CHECK(close(c.fd) == 0);
 	usleep(50 * 1000);
 	CHECK(tap_live_threads() >= 2);
