@@ -48,7 +48,6 @@ use crate::{
     },
     chain::{
         self,
-        Halt,
         Outcome, //
     },
     context::Context,
@@ -214,10 +213,7 @@ pub(crate) fn run(slot: &Slot, rest: Rest) -> bool {
         if !takeover.taken() && kernel::current!().signal_pending() {
             takeover.hand_off_now();
         }
-        let halt = takeover
-            .halted_before_start(i)
-            .or_else(|| ctx.completions.orphaned().then_some(Halt::Cancelled));
-        let outcome = match halt {
+        let outcome = match takeover.halted_before_start(i) {
             Some(why) => {
                 let o = Outcome::stopped_before_start(first, cancel.first_cookie(i, first), why);
                 o.count_halt(&ctx.stats);

@@ -48,7 +48,6 @@ use crate::{
     access,
     chain::{
         self,
-        Halt,
         Outcome, //
     },
     context::{
@@ -494,13 +493,7 @@ fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
         }
         // `i` < MAX_BATCH.
         takeover.set_done(i as u32);
-        // Once reported queued, a chain's completion goes to the ring: if
-        // the users closed their last descriptor meanwhile, nobody reaps
-        // it, and it does not start (as for the rest of a batch).
-        let halt = takeover.halted_before_start(i).or_else(|| {
-            (takeover.reported().is_some() && ctx.completions.orphaned()).then_some(Halt::Cancelled)
-        });
-        let outcome = if let Some(why) = halt {
+        let outcome = if let Some(why) = takeover.halted_before_start(i) {
             let o = Outcome::stopped_before_start(first, cancel.first_cookie(i, first), why);
             o.count_halt(&ctx.stats);
             o

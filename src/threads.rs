@@ -833,12 +833,19 @@ impl<'a> Takeover<'a> {
     }
 
     /// Before chain `i` runs: whether it was stopped already: by its
-    /// deadline, or by `SYSLET_IOC_CANCEL` (only a carried chain can be
+    /// deadline, by the users' last close (a chain whose completion goes to
+    /// the ring), or by `SYSLET_IOC_CANCEL` (only a carried chain can be
     /// cancelled).
     #[inline]
     pub(crate) fn halted_before_start(&self, i: usize) -> Option<Halt> {
         if self.batch.deadline.is_some_and(|d| d.expired()) {
             return Some(Halt::TimedOut);
+        }
+        // Its completion goes to the ring (the submission is reported
+        // queued, or this is the rest of a batch): once the users closed
+        // their last reference, nobody reaps it, and it does not start.
+        if (self.reported().is_some() || self.continuing.is_some()) && self.completions.orphaned() {
+            return Some(Halt::Cancelled);
         }
         if !self.taken() {
             return None;
