@@ -287,9 +287,10 @@ fn query(user: UserSlice) -> Result<isize> {
     Ok(0)
 }
 
-/// A file reference a submission holds while its chains may go
-/// asynchronous: the system call's own if it has one (it is dropped only
-/// after the submission returned), else one taken here. It is counted in
+/// A file reference a submission holds while it runs its chains, which
+/// may close the descriptor or go asynchronous: the system call's own if
+/// it has one (it is dropped only after the submission returned), else one
+/// taken here. It is counted in
 /// [`Context::held_refs`], so that `flush` can tell the users' references
 /// from the submissions'.
 struct SubmissionRef<'a> {
@@ -393,12 +394,15 @@ fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
     let outcomes_fit = req.outcomes.checked_add(outcomes_len(n) as u64).is_some();
     ctx.ensure_ready()?;
     let sync_only = req.flags & uapi::SYSLET_SUBMIT_SYNC_ONLY != 0;
-    // A file reference while chains may go asynchronous: a spare that
-    // takes over may close the file while we still run its chains. The
-    // ioctl's own serves if it took one; it does not when the process had
-    // one thread at entry, and then we take one. Dropped last, after
-    // `Takeover::finish`.
-    let _file_ref = (!sync_only).then(|| SubmissionRef::new(ctx, file, call_ref));
+    // A file reference for the whole submission, synchronous or not: an
+    // atom may close the descriptor (`close`, `dup2` onto it, a deferred
+    // `fput()` that the task work run between atoms completes), and a
+    // spare that takes over may close it while we still run its chains.
+    // The ioctl's own serves if it took one; it does not when the process
+    // had one thread at entry (`fdget()` borrowed the file, trusting that
+    // nothing but this system call uses the table), and then we take one.
+    // Dropped last, after `Takeover::finish`.
+    let _file_ref = SubmissionRef::new(ctx, file, call_ref);
     if !sync_only {
         ctx.pool.replenish(&ctx.stats);
     }

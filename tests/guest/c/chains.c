@@ -702,6 +702,61 @@ TEST(blocking_atom_runs_synchronously)
 	CHECK((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= 20000000L);
 }
 
+/*
+ * One thread, so ioctl()'s fdget() borrowed the file and took no
+ * reference: an atom that closes the context's own descriptor drops the
+ * last one while the chain runs. The submission holds its own, so the
+ * chain finishes and the context goes once the ioctl returns.
+ */
+TEST(a_chain_that_closes_its_own_context_finishes_safely)
+{
+	struct syslet_atom a[2], *first = &a[0];
+	struct syslet_outcome o;
+	int fd = open_ctx();
+
+	syslet_atom_prep(&a[0], SYS_close, fd, 0, 0, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	memset(&o, 0xa5, sizeof(o));
+	CHECK_EQ(syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_SYNC_ONLY, NULL), 1);
+	CHECK_EQ(o.atoms_run, 2);
+	CHECK_EQ(o.flags, 0);
+	CHECK_EQ(o.result, getpid());
+	CHECK_ERR(fcntl(fd, F_GETFD), EBADF);
+}
+
+/*
+ * The same through task work: dup2() onto the context's descriptor defers
+ * the old file's last fput(), and the deadline that stops the blocking
+ * read runs current's task work before the chain ends.
+ */
+TEST(a_chain_that_replaces_its_own_context_finishes_safely)
+{
+	struct syslet_atom a[3], *first = &a[0];
+	struct syslet_outcome o;
+	int fd = open_ctx(), p[2];
+	char c;
+
+	CHECK(pipe(p) == 0);
+	syslet_atom_prep(&a[0], SYS_dup2, p[1], fd, 0, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_read, p[0], syslet_ptr(&c), 1, 0, 0, 0);
+	syslet_atom_link(&a[1], &a[2]);
+	syslet_atom_prep(&a[2], SYS_getpid, 0, 0, 0, 0, 0, 0);
+	memset(&o, 0xa5, sizeof(o));
+	CHECK_EQ(syslet_submit_timeout(fd, &first, 1, &o,
+				       SYSLET_SUBMIT_SYNC_ONLY | SYSLET_SUBMIT_TIMEOUT,
+				       20 * 1000 * 1000, NULL), 1);
+	CHECK_EQ(o.atoms_run, 2);
+	CHECK_EQ(o.result, -ETIME);
+	CHECK(o.flags & SYSLET_OUTCOME_TIMED_OUT);
+	/* The descriptor is the pipe's write end now. */
+	CHECK_EQ(write(fd, "x", 1), 1);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+
 TEST(fdinfo_counts_chains_and_atoms)
 {
 	struct syslet_atom a[2];
