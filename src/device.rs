@@ -392,6 +392,10 @@ fn submit(ctx: &Context, file: &File, arg: usize) -> Result<isize> {
     // any address that cannot be written.
     let outcomes = (req.outcomes != 0).then_some(req.outcomes);
     let outcomes_fit = req.outcomes.checked_add(outcomes_len(n) as u64).is_some();
+    // `done` and `queued` are written back once chains ran, on whichever
+    // path: a request that cannot be written is refused now, before any
+    // chain runs, and not after (the program could not tell what ran).
+    user_words::write_report(arg as u64, 0, 0)?;
     ctx.ensure_ready()?;
     let sync_only = req.flags & uapi::SYSLET_SUBMIT_SYNC_ONLY != 0;
     // A file reference for the whole submission, synchronous or not: an

@@ -226,6 +226,9 @@ struct syslet_setup {
  *		(>= 0). Zero without SYSLET_SUBMIT_TIMEOUT.
  * @reserved:	zero.
  *
+ * The struct must be writable: one that is not fails with EFAULT before
+ * any chain runs.
+ *
  * SYSLET_IOC_SUBMIT runs the chains in order, synchronously in the
  * caller's context. If an atom blocks, and the context has a parked spare
  * with exactly the caller's security identity (credentials, seccomp filter,

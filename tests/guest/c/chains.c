@@ -9,6 +9,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -754,6 +755,35 @@ TEST(a_chain_that_replaces_its_own_context_finishes_safely)
 	CHECK_EQ(write(fd, "x", 1), 1);
 	close(p[0]);
 	close(p[1]);
+	close(fd);
+}
+
+/*
+ * A struct syslet_submit that cannot be written back (read-only memory)
+ * is refused with EFAULT before any chain runs. Until 2026-12-03 a
+ * synchronous submission ran its chains and then failed, so the program
+ * could not tell what had run.
+ */
+TEST(a_submission_that_cannot_be_reported_runs_nothing)
+{
+	struct syslet_atom a;
+	__u64 chain = syslet_ptr(&a);
+	__s64 word = -1;
+	struct syslet_submit *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open_ctx();
+
+	CHECK(s != MAP_FAILED);
+	syslet_atom_prep(&a, SYS_getpid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&a, &word);
+	memset(s, 0, sizeof(*s));
+	s->chains = syslet_ptr(&chain);
+	s->nr_chains = 1;
+	s->flags = SYSLET_SUBMIT_SYNC_ONLY;
+	CHECK(mprotect(s, 4096, PROT_READ) == 0);
+	CHECK_EQ(syslet_ioctl(fd, SYSLET_IOC_SUBMIT, s), -EFAULT);
+	CHECK_EQ(word, -1);
+	munmap(s, 4096);
 	close(fd);
 }
 
