@@ -84,6 +84,14 @@ fn is_restart(ret: i64) -> bool {
     matches!(ret, -514..=-512 | ERESTART_RESTARTBLOCK)
 }
 
+/// Whether x86-64's system call `nr` installs a signal mask of its own
+/// for its wait (`pselect6`, `ppoll`, `epoll_pwait`, `epoll_pwait2`),
+/// which it leaves in place when a signal interrupts it.
+#[inline]
+pub(crate) fn sets_signal_mask(nr: u32) -> bool {
+    matches!(nr, 270 | 271 | 281 | 441)
+}
+
 /// `-ERESTART_RESTARTBLOCK`: the call continues through `restart_syscall`.
 const ERESTART_RESTARTBLOCK: i64 = -516;
 /// x86-64's `restart_syscall`, which runs `current->restart_block`.
@@ -151,6 +159,7 @@ impl Outcome {
         let (err, flag) = match why {
             Halt::Cancelled => (ECANCELED, uapi::SYSLET_OUTCOME_CANCELLED),
             Halt::TimedOut => (ETIME, uapi::SYSLET_OUTCOME_TIMED_OUT),
+            Halt::IdentityChanged => (EPERM, uapi::SYSLET_OUTCOME_ABORTED),
         };
         self.result = err.to_errno().into();
         self.flags |= flag;
@@ -200,6 +209,9 @@ pub(crate) enum Halt {
     Cancelled,
     /// The submission's deadline passed: `-ETIME`.
     TimedOut,
+    /// A carried chain's program thread no longer has the identity the
+    /// chain runs with: `-EPERM`, as an aborted chain.
+    IdentityChanged,
 }
 
 /// Where a chain learns that it must stop (`SYSLET_IOC_CANCEL`, a
@@ -214,8 +226,8 @@ pub(crate) trait Stop {
     /// Whether the chain is being stopped (so that an interrupted call
     /// must not be restarted); changes nothing.
     fn stopping(&self) -> bool;
-    /// An atom's call returned (or did not run).
-    fn after_atom(&self);
+    /// Atom `nr`'s call returned (or did not run).
+    fn after_atom(&self, nr: u32);
     /// Whether the chain runs on a carrier, a thread of its own that runs
     /// no user code (after a hand-off).
     fn carried(&self) -> bool;
@@ -323,7 +335,7 @@ pub(crate) fn run(ctx: &Context, first: u64, stop: &(impl Stop + InFlight)) -> O
         } else {
             run_fixed_atom(ctx, &mut frame, &atom, &out, stop)
         };
-        stop.after_atom();
+        stop.after_atom(atom.nr);
         trace::syslet_atom(
             atom.cookie,
             atom.nr,
@@ -536,6 +548,13 @@ fn call(
             return Ok(EINTR_RESULT);
         }
         restarts += 1;
+        // The way to user space restores the mask before a restart: the
+        // call saves current's again (see `Stop::after_atom`).
+        if !stop.carried() && sets_signal_mask(nr) {
+            // SAFETY: no preconditions; process context, current runs the
+            // program, between two system calls.
+            unsafe { bindings::syslet_restore_sigmask() };
+        }
         let again = if ret == ERESTART_RESTARTBLOCK { NR_RESTART_SYSCALL } else { nr };
         ret = syscall(ctx, frame, again, args)?;
     }

@@ -46,6 +46,7 @@ mod deadline;
 mod device;
 mod direct_io;
 mod held_refs;
+mod identity;
 mod policy;
 mod ring;
 mod slots;

@@ -67,6 +67,7 @@
 use core::{
     cell::{
         Cell,
+        OnceCell,
         UnsafeCell, //
     },
     ffi::c_void,
@@ -112,6 +113,7 @@ use crate::{
         InFlight,
         IoStash, //
     },
+    identity::ProgramThread,
     slots::{
         SlotState,
         SlotTable, //
@@ -736,6 +738,10 @@ pub(crate) struct Takeover<'a> {
     may: Cell<bool>,
     /// Current's own slot once it is a carrier (set with `taken`).
     carrier: Cell<usize>,
+    /// The program thread the caller's context went to (set with
+    /// `taken`): the carrier runs an atom only while that thread has the
+    /// carrier's identity. Unset if its id could not be had: no atom runs.
+    thread: OnceCell<ProgramThread>,
     /// Every chain's place was reserved already (`SYSLET_SUBMIT_RING`, the
     /// hand-off that queued the rest of the batch, or a read that went in
     /// flight).
@@ -792,6 +798,7 @@ impl<'a> Takeover<'a> {
             taken: Cell::new(false),
             may: Cell::new(false),
             carrier: Cell::new(0),
+            thread: OnceCell::new(),
             prereserved: Cell::new(prereserved),
             reported: Cell::new(None),
             fresh: Cell::new(None),
@@ -1086,6 +1093,9 @@ impl Stop for Takeover<'_> {
         let taken = self.taken();
         if taken {
             self.batch.cancel.at_atom(cookie);
+            if let Some(why) = carrier_between_atoms(&self.thread) {
+                return Some(why);
+            }
         }
         if self.batch.deadline.is_none() && !(taken && self.batch.cancel.asked()) {
             return None;
@@ -1109,18 +1119,44 @@ impl Stop for Takeover<'_> {
         self.taken()
     }
 
-    /// A carrier blocks every signal again: an atom with a signal mask of
-    /// its own (`ppoll()`, `pselect6()`, `epoll_pwait()`) leaves it in
-    /// place when a signal interrupts it, for a way to user space the
-    /// carrier never takes, and the process's signals would go to the
-    /// carrier (patch 24).
+    /// An atom with a signal mask of its own (`ppoll()`, `pselect6()`,
+    /// `epoll_pwait()`) leaves it in place when a signal interrupts it,
+    /// for a way to user space that restores it. A carrier never takes
+    /// one and blocks every signal again, or the process's signals would
+    /// go to it (patch 24); a thread of the program restores its own mask
+    /// at once (patch 34): the atom's lasts for that atom, and no later
+    /// atom saves it as the one to restore.
     #[inline]
-    fn after_atom(&self) {
+    fn after_atom(&self, nr: u32) {
         if self.taken() {
             // SAFETY: no preconditions; process context, and current runs
             // no user code (a carrier).
             unsafe { bindings::syslet_block_signals() };
+        } else if crate::chain::sets_signal_mask(nr) {
+            // SAFETY: no preconditions; process context, current runs the
+            // program and is between two system calls of a chain.
+            unsafe { bindings::syslet_restore_sigmask() };
         }
+    }
+}
+
+/// A carrier before each atom: a stop or freeze of the process is taken
+/// part in here, as a thread would on its way back to user space after
+/// each call (patch 30), and the chain stops if the program thread no
+/// longer has the carrier's identity ([`ProgramThread`]).
+fn carrier_between_atoms(thread: &OnceCell<ProgramThread>) -> Option<Halt> {
+    // A carrier blocks every signal but SIGKILL and SIGSTOP: pending, they
+    // mean a stop, a freeze or a fatal signal (which the next atom
+    // boundary ends the chain on).
+    if kernel::current!().signal_pending() {
+        // SAFETY: no preconditions; process context, no lock held, and
+        // current is a carrier, which runs no user code.
+        unsafe { bindings::syslet_carrier_stop() };
+    }
+    if thread.get().is_some_and(ProgramThread::has_current_identity) {
+        None
+    } else {
+        Some(Halt::IdentityChanged)
     }
 }
 
@@ -1236,6 +1272,12 @@ fn hand_off(t: &Takeover<'_>) -> bool {
         *m = Marks::new(t.batch.cancel, done as usize, (done + t.carried()) as usize);
     }
     t.carrier.set(own.index);
+    // SAFETY: the claimed spare is alive: it waits for `go` below. It has
+    // the caller's thread id now (the save exchanged them).
+    if let Some(thread) = unsafe { ProgramThread::of(claim.task) } {
+        // Set once: a takeover hands off at most once (`taken`).
+        let _ = t.thread.set(thread);
+    }
     t.taken.set(true);
     Stats::bump(&t.stats.went_async);
     // What the caller's submission reports: the first hand-off of a

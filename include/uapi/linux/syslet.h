@@ -280,10 +280,22 @@ struct syslet_setup {
  * which the system call would have been restarted: the handler runs, or
  * the stop happens, only once the ioctl returns. A chain carried on
  * after a hand-off blocks every signal: a stop or a cgroup freeze of the
- * process stops its carrier too, and the interrupted call is restarted
- * once the process goes on, as the system call would be (only a traced
- * carrier gets -EINTR then). A call that only task work interrupted
- * (io_uring's completions) is restarted, as on the way to user space.
+ * process stops its carrier too, before its next atom or, in a call it
+ * interrupts, until the process goes on, when the call is restarted as
+ * the system call would be (only a traced carrier gets -EINTR then). A
+ * call that only task work interrupted (io_uring's completions) is
+ * restarted, as on the way to user space. An atom's own signal mask
+ * (ppoll, pselect6, epoll_pwait, epoll_pwait2) lasts for that atom: the
+ * thread has its own mask again before the next atom and when the ioctl
+ * returns, so a signal that only the atom's mask let in stays pending.
+ *
+ * A carried chain runs with the security identity its thread had at the
+ * hand-off, and only while that thread (or, once it has exited, the
+ * process's leader) still has it: before each atom the carrier compares
+ * them, and if the thread has since dropped privileges, installed a
+ * seccomp filter, unshared its file table or changed namespaces (what a
+ * spare is compared on), the chain ends there with -EPERM and
+ * SYSLET_OUTCOME_ABORTED; the atom it was about to run does not run.
  *
  * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
  * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64, preadv, pwrite64 or
@@ -341,8 +353,9 @@ struct syslet_submit {
  *		atom that cannot be read, -EINVAL for bad flags, -EOPNOTSUPP
  *		for a system call that may not run as an atom, -ELOOP when the atom
  *		budget ran out, -EINTR on a fatal signal or a seccomp KILL
- *		(SYSLET_OUTCOME_KILLED); a seccomp filter's errno as if the
- *		call had run.
+ *		(SYSLET_OUTCOME_KILLED), -EPERM for a carried chain whose
+ *		thread's identity changed (see SYSLET_IOC_SUBMIT); a seccomp
+ *		filter's errno as if the call had run.
  * @last_atom:	user address of the last atom run (or read).
  * @atoms_run:	how many atoms ran.
  * @flags:	SYSLET_OUTCOME_* bits.

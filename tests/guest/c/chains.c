@@ -7,6 +7,8 @@
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -753,6 +755,40 @@ TEST(a_chain_that_replaces_its_own_context_finishes_safely)
 	CHECK(o.flags & SYSLET_OUTCOME_TIMED_OUT);
 	/* The descriptor is the pipe's write end now. */
 	CHECK_EQ(write(fd, "x", 1), 1);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+
+/*
+ * An atom's own signal mask (ppoll(), pselect6(), epoll_pwait()) lasts
+ * for that atom. A ppoll() with an empty mask that the submission's
+ * deadline interrupts left it on the thread until 2026-12-03: the ioctl
+ * returned with SIGUSR1, which the program blocks, unblocked.
+ */
+TEST(an_atom_s_signal_mask_lasts_for_that_atom)
+{
+	struct timespec ts = { 5, 0 };
+	struct syslet_atom a, *first = &a;
+	struct syslet_outcome o;
+	sigset_t usr1, now;
+	__u64 none = 0;	/* the kernel's sigset_t */
+	struct pollfd pfd;
+	int fd = open_ctx(), p[2];
+
+	CHECK(pipe(p) == 0);
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	CHECK(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0);
+	syslet_atom_prep(&a, SYS_ppoll, syslet_ptr(&pfd), 1, syslet_ptr(&ts), syslet_ptr(&none),
+			 sizeof(none), 0);
+	CHECK_EQ(syslet_submit_timeout(fd, &first, 1, &o,
+				       SYSLET_SUBMIT_SYNC_ONLY | SYSLET_SUBMIT_TIMEOUT,
+				       20 * 1000 * 1000, NULL), 1);
+	CHECK_EQ(o.result, -ETIME);
+	CHECK(sigprocmask(SIG_BLOCK, NULL, &now) == 0);
+	CHECK(sigismember(&now, SIGUSR1));
 	close(p[0]);
 	close(p[1]);
 	close(fd);

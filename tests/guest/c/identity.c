@@ -966,6 +966,67 @@ TEST(rlimit_users_race_the_leadership_moving)
 	CHECK(lim.rlim_cur == 500 || lim.rlim_cur == 600);
 }
 
+static atomic_int tkill_stop, tkill_acks;
+static atomic_long tkill_sent, tkill_lost;
+
+static void ack_usr2(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&tkill_acks, 1);
+}
+
+/*
+ * Sends SIGUSR2 to the leader by its thread id (tgkill(), as
+ * pthread_kill() does), one at a time: each must reach the leader's
+ * handler within 2 s.
+ */
+static void *tgkill_loop(void *arg)
+{
+	while (!atomic_load(&tkill_stop)) {
+		int before = atomic_load(&tkill_acks);
+		struct timespec t0, now;
+
+		CHECK(syscall(SYS_tgkill, getpid(), getpid(), SIGUSR2) == 0);
+		atomic_fetch_add(&tkill_sent, 1);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (atomic_load(&tkill_acks) == before) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec >= 2) {
+				atomic_fetch_add(&tkill_lost, 1);
+				return arg;
+			}
+			sched_yield();
+		}
+	}
+	return arg;
+}
+
+/*
+ * A signal sent by thread id is looked up, then queued under the
+ * siglock; a hand-off in between moves the id to the spare. Until
+ * 2026-12-03 the signal was then queued on the carrier, which blocks every
+ * signal: the handler never ran (and glibc's setuid(), which waits for
+ * each thread's, could hang). Now the sender follows the id (patch 31).
+ */
+TEST(signals_sent_by_thread_id_during_hand_offs_all_arrive)
+{
+	struct sigaction sa = { .sa_handler = ack_usr2, .sa_flags = SA_RESTART };
+	pthread_t t;
+	int async, sync;
+
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+	CHECK(pthread_create(&t, NULL, tgkill_loop, NULL) == 0);
+	hand_off_leadership(&async, &sync);
+	atomic_store(&tkill_stop, 1);
+	CHECK(pthread_join(t, NULL) == 0);
+	printf("# hardening: tgkill() of the leader racing hand-offs | %d hand-offs, "
+	       "%ld signals | %ld lost\n", async, atomic_load(&tkill_sent),
+	       atomic_load(&tkill_lost));
+	CHECK_EQ(atomic_load(&tkill_lost), 0);
+	CHECK(async >= 200);
+	CHECK(atomic_load(&tkill_sent) >= 100);
+}
+
 static atomic_int pgid_stop;
 static atomic_long pgid_calls, pgid_bad;
 

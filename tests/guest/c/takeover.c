@@ -9,7 +9,9 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -81,6 +83,42 @@ TEST(dropped_privileges_stay_dropped_after_a_cachemiss)
 	       "4 (%d went asynchronous) | uid 65534 after each, root-only file EACCES, "
 	       "%ld root spares retired\n", async,
 	       syslet_fdinfo_value(fd, "syslet-spares-retired"));
+}
+
+/*
+ * A chain carried on after a hand-off runs with the identity its thread
+ * had then. Once the thread drops root, the chain's next atoms -- which
+ * the program can still write -- do not run: the chain ends before the
+ * next one with -EPERM, SYSLET_OUTCOME_ABORTED. Until 2026-12-03 they ran
+ * as root.
+ */
+TEST(a_carried_chain_stops_once_its_thread_drops_privileges)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	struct nap n;
+	__s64 euid = -1;
+	char byte = 0;
+	int p[2], fd;
+
+	CHECK(getuid() == 0);
+	CHECK(pipe(p) == 0);
+	fd = nap_ctx(&n, 2, 1000);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_geteuid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&a[1], &euid);
+	CHECK_EQ(syslet_run(fd, &a[0], &o), 0);	/* queued: a carrier reads */
+	CHECK(syscall(SYS_setresuid, TAP_NOBODY, TAP_NOBODY, TAP_NOBODY) == 0);
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(byte, 'x');
+	CHECK_EQ(o.atoms_run, 1);
+	CHECK_EQ(o.result, -EPERM);
+	CHECK(o.flags & SYSLET_OUTCOME_ABORTED);
+	CHECK_EQ(euid, -1);
+	printf("# hardening: drop root while a chain is carried, then wake it | 1 | "
+	       "next atom not run, -EPERM\n");
 }
 
 /*
@@ -1253,4 +1291,99 @@ TEST(a_stop_and_continue_of_the_process_does_not_fail_a_carried_chain)
 	CHECK(waitpid(child, &status, 0) == child);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A parked spare runs no user code and blocks every signal: a tracer
+ * cannot unblock them (PTRACE_SETSIGMASK fails with EPERM, as for an
+ * io_uring worker). Until 2026-12-03 it could, and a signal it then let in
+ * made the spare pick a handler of the program's that it cannot run: a
+ * kernel WARNING, and the signal was lost.
+ */
+TEST(a_tracer_cannot_unblock_a_parked_spare_s_signals)
+{
+	__u64 none = 0;	/* the kernel's sigset_t */
+	int ready[2], status;
+	pid_t child, spare;
+
+	CHECK(pipe(ready) == 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct nap n;
+
+		/* Gone with the test, whatever it checks first. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		nap_ctx(&n, 1, 1000);
+		spare = nap_other_thread();
+		if (write(ready[1], &spare, sizeof(spare)) != sizeof(spare))
+			_exit(10);
+		sleep(30);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &spare, sizeof(spare)) == sizeof(spare));
+	CHECK(spare > 0);
+	CHECK(ptrace(PTRACE_ATTACH, spare, NULL, NULL) == 0);
+	CHECK(waitpid(spare, &status, __WALL) == spare && WIFSTOPPED(status));
+	CHECK_ERR(ptrace(PTRACE_SETSIGMASK, spare, (void *)sizeof(none), &none), EPERM);
+	CHECK(ptrace(PTRACE_DETACH, spare, NULL, NULL) == 0);
+	CHECK(kill(child, SIGKILL) == 0);
+	CHECK(waitpid(child, &status, 0) == child);
+}
+
+/*
+ * A stop of the process (SIGSTOP, Ctrl-Z) stops a carrier at its next
+ * atom, as it stops a thread at its next return from a system call: the
+ * stop is reported while a long chain of calls that never sleep is still
+ * running, and no atom runs until SIGCONT. Until 2026-12-03 a carrier
+ * took part only when a call was interrupted: the stop was reported once
+ * the whole chain had run.
+ */
+TEST(a_stop_of_the_process_stops_its_carriers_between_atoms)
+{
+	_Atomic long *counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long at_stop, later;
+	int status;
+	pid_t child;
+
+	CHECK(counter != MAP_FAILED);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_setup s = { .spares = 2, .max_threads = 4, .atom_budget = 1 << 20 };
+		struct syslet_ring_map ring = { 0 };
+		struct syslet_atom a, *first = &a;
+		struct syslet_outcome o;
+		unsigned int queued = 0;
+		int fd = syslet_open();
+
+		if (fd < 0 || syslet_setup(fd, &s) != 0 || syslet_ring_mmap(fd, &s, &ring) != 0)
+			_exit(10);
+		for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 2; i++)
+			usleep(10 * 1000);
+		syslet_atom_prep(&a, SYSLET_OP_ADD, syslet_ptr(counter), 1, 0, 0, 0, 0);
+		syslet_atom_link(&a, &a);
+		if (syslet_submit_flags(fd, &first, 1, &o, SYSLET_SUBMIT_ASYNC_NOW, &queued) != 0 ||
+		    queued != 1)
+			_exit(11);
+		if (syslet_wait_reap(fd, &ring, &o, 1, 1, 120000000000LL) != 1)
+			_exit(12);
+		_exit(o.result == -ELOOP && o.atoms_run == 1 << 20 ? 0 : 13);
+	}
+	for (int i = 0; i < 10000 && atomic_load(counter) < 1000; i++)
+		usleep(1000);
+	CHECK(kill(child, SIGSTOP) == 0);
+	CHECK(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status));
+	at_stop = atomic_load(counter);
+	usleep(200 * 1000);
+	later = atomic_load(counter);
+	CHECK(kill(child, SIGCONT) == 0);
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	printf("# stopped after %ld of %d atoms; %ld ran while stopped\n", at_stop, 1 << 20,
+	       later - at_stop);
+	CHECK(at_stop < 1 << 20);
+	CHECK_EQ(later, at_stop);
 }
