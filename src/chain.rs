@@ -65,6 +65,9 @@ const KNOWN_FLAGS: u32 = ARG_POINTERS
 const FIXED_BUFFER: u32 = uapi::SYSLET_ATOM_FIXED_BUFFER | BUFFER_INDEX;
 const BUFFER_INDEX: u32 = 0xffff_0000;
 
+/// x86-64's `gettid`: on a carrier, the program thread's id (see [`call`]).
+const NR_GETTID: u32 = 186;
+
 /// x86-64's `pread64` and `pwrite64`, the calls a fixed buffer serves.
 const NR_PREAD64: u32 = 17;
 const NR_PWRITE64: u32 = 18;
@@ -231,6 +234,9 @@ pub(crate) trait Stop {
     /// Whether the chain runs on a carrier, a thread of its own that runs
     /// no user code (after a hand-off).
     fn carried(&self) -> bool;
+    /// On a carrier, the id of the program thread its context went to, as
+    /// current sees it (`gettid()` in that thread); `None` otherwise.
+    fn thread_id(&self) -> Option<i64>;
 }
 
 /// Whether `result` meets one of the stop conditions in `flags`.
@@ -523,6 +529,13 @@ fn call(
     out: &Outcome,
     stop: &(impl Stop + InFlight),
 ) -> core::result::Result<i64, AtomError> {
+    // The carrier has the id the spare had; the program thread, which a
+    // `gettid` atom asks about, has the caller's.
+    if nr == NR_GETTID {
+        if let Some(tid) = stop.thread_id() {
+            return Ok(tid);
+        }
+    }
     if direct_io::candidate(nr, atom) {
         match direct_io::issue(ctx, nr, atom, args, fixed, out, stop) {
             Issued::InFlight => return Err(AtomError::InFlight),

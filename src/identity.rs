@@ -41,6 +41,12 @@ impl ProgramThread {
         NonNull::new(pid).map(Self)
     }
 
+    /// The thread id as current's pid namespace sees it (0 if it cannot).
+    pub(crate) fn nr_seen_by_current(&self) -> i32 {
+        // SAFETY: `self.0` is a referenced `struct pid` (type invariant).
+        unsafe { bindings::pid_vnr(self.0.as_ptr()) }
+    }
+
     /// Whether the task that has this thread id now (or, if that thread
     /// has exited, its process's leader) has current's security identity.
     pub(crate) fn has_current_identity(&self) -> bool {

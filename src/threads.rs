@@ -1119,6 +1119,13 @@ impl Stop for Takeover<'_> {
         self.taken()
     }
 
+    fn thread_id(&self) -> Option<i64> {
+        if !self.taken() {
+            return None;
+        }
+        self.thread.get().map(|t| i64::from(t.nr_seen_by_current()))
+    }
+
     /// An atom with a signal mask of its own (`ppoll()`, `pselect6()`,
     /// `epoll_pwait()`) leaves it in place when a signal interrupts it,
     /// for a way to user space that restores it. A carrier never takes

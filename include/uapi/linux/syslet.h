@@ -295,7 +295,9 @@ struct syslet_setup {
  * them, and if the thread has since dropped privileges, installed a
  * seccomp filter, unshared its file table or changed namespaces (what a
  * spare is compared on), the chain ends there with -EPERM and
- * SYSLET_OUTCOME_ABORTED; the atom it was about to run does not run.
+ * SYSLET_OUTCOME_ABORTED; the atom it was about to run does not run. A
+ * gettid atom of a carried chain returns the thread's id, as before the
+ * hand-off (/proc/thread-self in a path atom still names the carrier).
  *
  * Thread-free I/O (SYSLET_FEAT_THREAD_FREE_IO): a chain whose last atom
  * (without SYSLET_ATOM_SKIP_ON_STOP) is a pread64, preadv, pwrite64 or

@@ -122,6 +122,35 @@ TEST(a_carried_chain_stops_once_its_thread_drops_privileges)
 }
 
 /*
+ * A gettid atom of a chain carried on after a hand-off returns the id of
+ * the program thread it was submitted from, as the same atom does before
+ * the hand-off: not the carrier's. Until 2026-12-03 it returned the id the
+ * carrier took from the spare -- a cachemiss the program could see.
+ */
+TEST(a_carried_gettid_atom_returns_the_thread_s_id)
+{
+	struct syslet_atom a[2];
+	struct syslet_outcome o;
+	struct nap n;
+	__s64 tid = -1;
+	char byte = 0;
+	int p[2], fd;
+
+	CHECK(pipe(p) == 0);
+	fd = nap_ctx(&n, 2, 1000);
+	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
+	syslet_atom_link(&a[0], &a[1]);
+	syslet_atom_prep(&a[1], SYS_gettid, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&a[1], &tid);
+	CHECK_EQ(syslet_run(fd, &a[0], &o), 0);	/* queued: a carrier reads */
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(o.atoms_run, 2);
+	CHECK_EQ(o.result, gettid());
+	CHECK_EQ(tid, gettid());
+}
+
+/*
  * A thread with a filesystem context of its own (unshare(CLONE_FS), then
  * chdir) keeps it across a cachemiss: spares share the process's.
  */
