@@ -86,6 +86,42 @@ TEST(dropped_privileges_stay_dropped_after_a_cachemiss)
 }
 
 /*
+ * A chain of two atoms, a read of an empty pipe and then system call @nr
+ * (its result to @word), submitted so that the read blocks and a carrier
+ * goes on with the chain; wake_carried() writes the pipe and reaps it.
+ */
+struct carried {
+	struct syslet_atom a[2];
+	struct nap n;
+	int p[2], fd;
+	char byte;
+};
+
+static void carry_read_then(struct carried *c, __u32 nr, __s64 *word)
+{
+	struct syslet_outcome o;
+
+	CHECK(pipe(c->p) == 0);
+	c->fd = nap_ctx(&c->n, 2, 1000);
+	c->byte = 0;
+	syslet_atom_prep(&c->a[0], SYS_read, c->p[0], syslet_ptr(&c->byte), 1, 0, 0, 0);
+	syslet_atom_link(&c->a[0], &c->a[1]);
+	syslet_atom_prep(&c->a[1], nr, 0, 0, 0, 0, 0, 0);
+	syslet_atom_result(&c->a[1], word);
+	CHECK_EQ(syslet_run(c->fd, &c->a[0], &o), 0);	/* queued: a carrier reads */
+}
+
+static struct syslet_outcome wake_carried(struct carried *c)
+{
+	struct syslet_outcome o;
+
+	CHECK_EQ(write(c->p[1], "x", 1), 1);
+	CHECK_EQ(syslet_wait_reap(c->fd, &c->n.ring, &o, 1, 1, 5000000000LL), 1);
+	CHECK_EQ(c->byte, 'x');
+	return o;
+}
+
+/*
  * A chain carried on after a hand-off runs with the identity its thread
  * had then. Once the thread drops root, the chain's next atoms -- which
  * the program can still write -- do not run: the chain ends before the
@@ -94,25 +130,14 @@ TEST(dropped_privileges_stay_dropped_after_a_cachemiss)
  */
 TEST(a_carried_chain_stops_once_its_thread_drops_privileges)
 {
-	struct syslet_atom a[2];
 	struct syslet_outcome o;
-	struct nap n;
+	struct carried c;
 	__s64 euid = -1;
-	char byte = 0;
-	int p[2], fd;
 
 	CHECK(getuid() == 0);
-	CHECK(pipe(p) == 0);
-	fd = nap_ctx(&n, 2, 1000);
-	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
-	syslet_atom_link(&a[0], &a[1]);
-	syslet_atom_prep(&a[1], SYS_geteuid, 0, 0, 0, 0, 0, 0);
-	syslet_atom_result(&a[1], &euid);
-	CHECK_EQ(syslet_run(fd, &a[0], &o), 0);	/* queued: a carrier reads */
+	carry_read_then(&c, SYS_geteuid, &euid);
 	CHECK(syscall(SYS_setresuid, TAP_NOBODY, TAP_NOBODY, TAP_NOBODY) == 0);
-	CHECK_EQ(write(p[1], "x", 1), 1);
-	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
-	CHECK_EQ(byte, 'x');
+	o = wake_carried(&c);
 	CHECK_EQ(o.atoms_run, 1);
 	CHECK_EQ(o.result, -EPERM);
 	CHECK(o.flags & SYSLET_OUTCOME_ABORTED);
@@ -129,22 +154,12 @@ TEST(a_carried_chain_stops_once_its_thread_drops_privileges)
  */
 TEST(a_carried_gettid_atom_returns_the_thread_s_id)
 {
-	struct syslet_atom a[2];
 	struct syslet_outcome o;
-	struct nap n;
+	struct carried c;
 	__s64 tid = -1;
-	char byte = 0;
-	int p[2], fd;
 
-	CHECK(pipe(p) == 0);
-	fd = nap_ctx(&n, 2, 1000);
-	syslet_atom_prep(&a[0], SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
-	syslet_atom_link(&a[0], &a[1]);
-	syslet_atom_prep(&a[1], SYS_gettid, 0, 0, 0, 0, 0, 0);
-	syslet_atom_result(&a[1], &tid);
-	CHECK_EQ(syslet_run(fd, &a[0], &o), 0);	/* queued: a carrier reads */
-	CHECK_EQ(write(p[1], "x", 1), 1);
-	CHECK_EQ(syslet_wait_reap(fd, &n.ring, &o, 1, 1, 5000000000LL), 1);
+	carry_read_then(&c, SYS_gettid, &tid);
+	o = wake_carried(&c);
 	CHECK_EQ(o.atoms_run, 2);
 	CHECK_EQ(o.result, gettid());
 	CHECK_EQ(tid, gettid());
