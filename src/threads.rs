@@ -1460,8 +1460,12 @@ unsafe extern "C" fn spare_main(st: *mut bindings::syslet_thread, exiting: bool)
                 // Current carried a chain of the rest and gave the caller's
                 // context on; it is Busy in its slot again. The kernel runs
                 // its task work (the last reference to the context's file
-                // may have been the rest's), then calls us again to park.
-                return bindings::SYSLET_THREAD_SIGNAL as i32;
+                // may have been the rest's), then calls us again to park,
+                // with no stop in between (patch 35): the chain's
+                // completion waits in `last` until then, and a stop would
+                // keep it for as long as it lasts (a tracer's, for ever),
+                // or lose it if the thread were killed in the stop.
+                return bindings::SYSLET_THREAD_TASK_WORK as i32;
             }
             Order::Exit => return leave(pool, slot),
             Order::Park => {

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <syslet.h>
@@ -1373,6 +1375,131 @@ TEST(a_tracer_cannot_unblock_a_parked_spare_s_signals)
 	CHECK(ptrace(PTRACE_DETACH, spare, NULL, NULL) == 0);
 	CHECK(kill(child, SIGKILL) == 0);
 	CHECK(waitpid(child, &status, 0) == child);
+}
+
+/* The threads of this process other than current, at most @max; how many. */
+static int other_threads(pid_t *tids, int max)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *d;
+	pid_t me = gettid();
+	int n = 0;
+
+	if (!dir)
+		return 0;
+	while (n < max && (d = readdir(dir))) {
+		pid_t t = atoi(d->d_name);
+
+		if (t > 0 && t != me)
+			tids[n++] = t;
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * A spare that ran the rest of a batch and carried one of its chains parks
+ * again once that chain ends, and posts its completion as it parks. A
+ * tracer's stop between the two (PTRACE_INTERRUPT ends the chain's sleep
+ * with EINTR, and the stop follows) does not hold the completion back.
+ * Until 2026-12-03 the thread took part in the stop before it parked: the
+ * completion came only once the tracer let go, and was lost if the thread
+ * was killed in the stop (another thread's execve()).
+ */
+TEST(a_tracer_s_stop_of_a_carrier_does_not_hold_its_completion)
+{
+	int tid_pipe[2], go[2], verdict[2], status, n, stopped = 0;
+	pid_t child, tids[8];
+	char c;
+
+	CHECK(pipe(tid_pipe) == 0 && pipe(go) == 0 && pipe(verdict) == 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		struct syslet_setup s = { .spares = 2, .max_threads = 6 };
+		struct syslet_ring_map ring = { 0 };
+		struct syslet_atom a, b, *firsts[2] = { &a, &b };
+		struct syslet_outcome o[2];
+		unsigned int queued = 0;
+		__u64 count = 0;
+		char byte = 0;
+		int p[2], fd = syslet_open(), efd = eventfd(0, 0), got = 0, seen = 0;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd < 0 || efd < 0 || pipe(p) != 0 || syslet_setup(fd, &s) != 0 ||
+		    syslet_ring_mmap(fd, &s, &ring) != 0)
+			_exit(10);
+		for (int i = 0; i < 500 && syslet_fdinfo_value(fd, "syslet-spares") < 2; i++)
+			usleep(10 * 1000);
+		/*
+		 * a blocks (the caller's task carries it), then b, on the spare
+		 * that went on with the rest: that spare carries b.
+		 */
+		syslet_atom_prep(&a, SYS_read, efd, syslet_ptr(&count), sizeof(count), 0, 0, 0);
+		a.cookie = 1;
+		syslet_atom_prep(&b, SYS_read, p[0], syslet_ptr(&byte), 1, 0, 0, 0);
+		b.cookie = 2;
+		if (syslet_submit(fd, firsts, 2, o, &queued) != 0 || queued != 2)
+			_exit(11);
+		usleep(200 * 1000);	/* both carriers sleep in their reads */
+		n = other_threads(tids, 8);
+		if (write(tid_pipe[1], &n, sizeof(n)) != sizeof(n) ||
+		    write(tid_pipe[1], tids, n * sizeof(tids[0])) != (ssize_t)(n * sizeof(tids[0])))
+			_exit(12);
+		/* The tracer has every other thread stopped. */
+		if (read(go[0], &c, 1) != 1)
+			_exit(13);
+		/* Both chains ended with EINTR; b's completion came all the same. */
+		while (got < 2) {
+			int r = syslet_wait_reap(fd, &ring, o, 2, 1, 2000000000LL);
+
+			if (r <= 0)
+				break;
+			for (int i = 0; i < r; i++)
+				seen |= o[i].cookie == 2 && o[i].result == -EINTR;
+			got += r;
+		}
+		c = seen ? 'y' : 'n';
+		if (write(verdict[1], &c, 1) != 1)
+			_exit(14);
+		if (read(go[0], &c, 1) != 1)
+			_exit(15);
+		/* Detached: whatever is still to come comes now. */
+		while (got < 2) {
+			int r = syslet_wait_reap(fd, &ring, o, 2, 1, 5000000000LL);
+
+			if (r <= 0)
+				_exit(16);
+			got += r;
+		}
+		_exit(0);
+	}
+	CHECK(read(tid_pipe[0], &n, sizeof(n)) == sizeof(n));
+	CHECK(n > 0 && n <= 8);
+	CHECK(read(tid_pipe[0], tids, n * sizeof(tids[0])) == (ssize_t)(n * sizeof(tids[0])));
+	for (int i = 0; i < n; i++) {
+		/* A spare may leave meanwhile: skip it. */
+		if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) != 0) {
+			tids[i] = 0;
+			continue;
+		}
+		CHECK(ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) == 0);
+		CHECK(waitpid(tids[i], &status, __WALL) == tids[i]);
+		stopped += WIFSTOPPED(status);
+	}
+	CHECK(stopped >= 2);
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(verdict[0], &c, 1) == 1);
+	for (int i = 0; i < n; i++)
+		if (tids[i])
+			ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	printf("# %d threads stopped by a tracer; the carried chain's completion %s\n",
+	       stopped, c == 'y' ? "came while its thread was stopped" : "did not come");
+	CHECK_EQ(c, 'y');
 }
 
 /*
