@@ -1398,6 +1398,27 @@ static int other_threads(pid_t *tids, int max)
 }
 
 /*
+ * Reaps the two chains' completions until *@got is 2 or none comes within
+ * @timeout_ns; whether the one with cookie 2 ended with EINTR among them.
+ */
+static int reap_both(int fd, struct syslet_ring_map *ring, int *got, __s64 timeout_ns)
+{
+	struct syslet_outcome o[2];
+	int seen = 0;
+
+	while (*got < 2) {
+		int r = syslet_wait_reap(fd, ring, o, 2, 1, timeout_ns);
+
+		if (r <= 0)
+			break;
+		for (int i = 0; i < r; i++)
+			seen |= o[i].cookie == 2 && o[i].result == -EINTR;
+		*got += r;
+	}
+	return seen;
+}
+
+/*
  * A spare that ran the rest of a batch and carried one of its chains parks
  * again once that chain ends, and posts its completion as it parks. A
  * tracer's stop between the two (PTRACE_INTERRUPT ends the chain's sleep
@@ -1423,7 +1444,7 @@ TEST(a_tracer_s_stop_of_a_carrier_does_not_hold_its_completion)
 		unsigned int queued = 0;
 		__u64 count = 0;
 		char byte = 0;
-		int p[2], fd = syslet_open(), efd = eventfd(0, 0), got = 0, seen = 0;
+		int p[2], fd = syslet_open(), efd = eventfd(0, 0), got = 0;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd < 0 || efd < 0 || pipe(p) != 0 || syslet_setup(fd, &s) != 0 ||
@@ -1450,29 +1471,14 @@ TEST(a_tracer_s_stop_of_a_carrier_does_not_hold_its_completion)
 		if (read(go[0], &c, 1) != 1)
 			_exit(13);
 		/* Both chains ended with EINTR; b's completion came all the same. */
-		while (got < 2) {
-			int r = syslet_wait_reap(fd, &ring, o, 2, 1, 2000000000LL);
-
-			if (r <= 0)
-				break;
-			for (int i = 0; i < r; i++)
-				seen |= o[i].cookie == 2 && o[i].result == -EINTR;
-			got += r;
-		}
-		c = seen ? 'y' : 'n';
+		c = reap_both(fd, &ring, &got, 2000000000LL) ? 'y' : 'n';
 		if (write(verdict[1], &c, 1) != 1)
 			_exit(14);
 		if (read(go[0], &c, 1) != 1)
 			_exit(15);
 		/* Detached: whatever is still to come comes now. */
-		while (got < 2) {
-			int r = syslet_wait_reap(fd, &ring, o, 2, 1, 5000000000LL);
-
-			if (r <= 0)
-				_exit(16);
-			got += r;
-		}
-		_exit(0);
+		reap_both(fd, &ring, &got, 5000000000LL);
+		_exit(got == 2 ? 0 : 16);
 	}
 	CHECK(read(tid_pipe[0], &n, sizeof(n)) == sizeof(n));
 	CHECK(n > 0 && n <= 8);
