@@ -283,6 +283,8 @@ struct syslet_setup {
  * process stops its carrier too, before its next atom or, in a call it
  * interrupts, until the process goes on, when the call is restarted as
  * the system call would be (only a traced carrier gets -EINTR then). A
+ * carried chain's completion is posted when its chain ends, never held
+ * back by a stop of its carrier or of the process. A
  * call that only task work interrupted (io_uring's completions) is
  * restarted, as on the way to user space. An atom's own signal mask
  * (ppoll, pselect6, epoll_pwait, epoll_pwait2) lasts for that atom: the
